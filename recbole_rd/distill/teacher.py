@@ -1,0 +1,122 @@
+"""Loading a teacher safely and computing its top-K ranking for every training instance."""
+
+import copy
+import hashlib
+from logging import getLogger
+from pathlib import Path
+
+import torch
+
+from recbole_rd.checkpoint import (
+    CheckpointError,
+    check_same_data,
+    dataset_fingerprint,
+    load_checkpoint,
+    load_weights,
+)
+from recbole_rd.utils import atomic_write, get_model
+
+TOPK_CACHE_FORMAT = "recbole-rd-topk/1"
+INSTANCE_ID = "rd_instance_id"  # training-row index added to the train dataset
+SCORE_BUDGET = 2**25  # scores held at once in the top-K pass (128 MiB of float32)
+
+
+def derived_config(config, **overrides):
+    """A copy of a RecBole ``Config`` with some keys replaced (the original is untouched)."""
+    derived = copy.copy(config)
+    derived.final_config_dict = {**config.final_config_dict, **overrides}
+    return derived
+
+
+def load_teacher(config, dataset, path):
+    """Rebuild the teacher recorded in checkpoint ``path`` on ``dataset``, frozen in eval mode.
+
+    Refuses checkpoints that are unsafe, corrupt, or trained on other data.
+    """
+    state = load_checkpoint(path, map_location=config["device"])
+    check_same_data(state, dataset, path, role="teacher checkpoint")
+    model_class = get_model(state["model"])
+    teacher_config = derived_config(config, **state["hyper_parameters"], model=state["model"])
+    teacher = model_class(teacher_config, dataset).to(config["device"])
+    load_weights(teacher, state, path)
+    teacher.eval()
+    teacher.requires_grad_(False)
+    return teacher, state
+
+
+def _targets(interaction, teacher):
+    return interaction[teacher.POS_ITEM_ID].view(len(interaction), -1)
+
+
+@torch.no_grad()
+def teacher_topk(teacher, dataset, K, device, chunk_size=None):
+    """``[instances, K]`` teacher top-K item ids of each training instance of ``dataset``,
+    excluding the padding item and the instance's own targets.
+
+    Scores are computed in chunks of ``chunk_size`` instances (default: as many as fit
+    in ``SCORE_BUDGET`` scores), so memory never grows with instances x items.
+    """
+    n, n_items = len(dataset), dataset.item_num
+    chunk_size = chunk_size or max(1, min(8192, SCORE_BUDGET // n_items))
+    out = torch.empty(n, K, dtype=torch.long)
+    for start in range(0, n, chunk_size):
+        interaction = dataset.inter_feat[start:start + chunk_size].to(device)
+        scores = teacher.full_sort_predict(interaction).view(len(interaction), n_items)
+        scores[:, 0] = -torch.inf
+        scores.scatter_(1, _targets(interaction, teacher), -torch.inf)
+        out[start:start + chunk_size] = scores.topk(K, dim=1).indices.cpu()
+    return out
+
+
+def _file_sha(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def topk_cache_key(teacher_path, dataset, K):
+    """Fingerprint of the teacher file, the dataset (mappings and training instances) and K."""
+    digest = hashlib.sha256()
+    digest.update(_file_sha(teacher_path).encode())
+    digest.update(repr(sorted(dataset_fingerprint(dataset).items())).encode())
+    for field in sorted(c for c in dataset.inter_feat.columns if c != INSTANCE_ID):
+        digest.update(field.encode() + dataset.inter_feat[field].contiguous().numpy().tobytes())
+    digest.update(str(K).encode())
+    return digest.hexdigest()
+
+
+def _read_cache(path, key, n, K, n_items):
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        topk = state["topk"]
+        ok = (state.get("format") == TOPK_CACHE_FORMAT and state.get("key") == key
+              and topk.shape == (n, K) and topk.dtype == torch.long
+              and bool(((topk > 0) & (topk < n_items)).all()))
+    except Exception:  # any unreadable file is recomputed, never trusted
+        ok = False
+    return topk if ok else None
+
+
+def teacher_topk_cached(teacher, teacher_path, dataset, K, device, cache_dir):
+    """:func:`teacher_topk`, cached on disk under ``cache_dir`` keyed by :func:`topk_cache_key`.
+
+    A changed teacher, dataset or K gives another key; a corrupt file is recomputed.
+    """
+    logger = getLogger()
+    key = topk_cache_key(teacher_path, dataset, K)
+    path = Path(cache_dir) / f"teacher-topk-{key[:20]}.pt"
+    if path.is_file():
+        topk = _read_cache(path, key, len(dataset), K, dataset.item_num)
+        if topk is not None:
+            logger.info(f"Teacher top-{K} loaded from cache {path}")
+            return topk, path
+        logger.warning(f"Teacher top-K cache {path} is corrupt or stale: recomputing")
+    topk = teacher_topk(teacher, dataset, K, device)
+    atomic_write(path, lambda f: torch.save({"format": TOPK_CACHE_FORMAT, "key": key, "topk": topk}, f))
+    logger.info(f"Teacher top-{K} of {len(dataset)} instances cached in {path}")
+    return topk, path
+
+
+__all__ = ["CheckpointError", "derived_config", "load_teacher", "teacher_topk", "teacher_topk_cached"]

@@ -1,0 +1,99 @@
+"""Tensor helpers shared by the paper's models: windows, user histories, sampling."""
+
+import torch
+from torch import nn
+
+ACTIVATIONS = {
+    "iden": nn.Identity,
+    "identity": nn.Identity,
+    "relu": nn.ReLU,
+    "tanh": nn.Tanh,
+    "sigm": nn.Sigmoid,
+    "sigmoid": nn.Sigmoid,
+}
+
+
+def activation(key, name):
+    """The activation module named by config key ``key``."""
+    from recbole_rd.utils import ConfigError
+
+    if name not in ACTIVATIONS:
+        raise ConfigError(f"{key}: unknown activation '{name}'; allowed: {sorted(ACTIVATIONS)}")
+    return ACTIVATIONS[name]()
+
+
+def right_align(item_seq, item_seq_len, window):
+    """Last ``window`` items of RecBole's left-aligned sequences, most recent last,
+    zero-padded on the left (the layout of the Caser paper's code)."""
+    offsets = torch.arange(window, device=item_seq.device)
+    pos = item_seq_len.unsqueeze(1) - window + offsets
+    gathered = item_seq.gather(1, pos.clamp(min=0, max=item_seq.size(1) - 1))
+    return gathered * (pos >= 0)
+
+
+def ragged_rows(indptr, rows):
+    """For CSR ``indptr`` and selected ``rows``: (row position, flat index) of every element."""
+    starts, ends = indptr[rows], indptr[rows + 1]
+    counts = ends - starts
+    row_pos = torch.repeat_interleave(torch.arange(len(rows), device=rows.device), counts)
+    first = torch.repeat_interleave(starts - (torch.cumsum(counts, 0) - counts), counts)
+    flat = first + torch.arange(int(counts.sum()), device=rows.device)
+    return row_pos, flat
+
+
+class UserHistory(nn.Module):
+    """Each user's set of training items, as sorted ``user * n_items + item`` keys and CSR rows.
+
+    Membership tests and negative sampling are vectorised (``searchsorted``); memory
+    grows with the number of interactions, never users x items.
+    """
+
+    def __init__(self, users, items, n_users, n_items):
+        super().__init__()
+        self.n_items = n_items
+        keys = torch.unique(users.long() * n_items + items.long())
+        keys = keys[keys % n_items != 0]  # drop padding
+        counts = torch.bincount(keys // n_items, minlength=n_users)
+        indptr = torch.zeros(n_users + 1, dtype=torch.long)
+        indptr[1:] = torch.cumsum(counts, 0)
+        self.register_buffer("keys", keys, persistent=False)
+        self.register_buffer("items", keys % n_items, persistent=False)
+        self.register_buffer("indptr", indptr, persistent=False)
+
+    @classmethod
+    def from_dataset(cls, dataset, uid_field, iid_field, seq_field):
+        """Items seen by each user in a (sequential) RecBole dataset: targets and inputs."""
+        feat = dataset.inter_feat
+        users, items = [feat[uid_field]], [feat[iid_field]]
+        if seq_field in feat:
+            seq = feat[seq_field]
+            users.append(feat[uid_field].unsqueeze(1).expand_as(seq).reshape(-1))
+            items.append(seq.reshape(-1))
+        return cls(torch.cat(users), torch.cat(items), dataset.user_num, dataset.item_num)
+
+    def counts(self, users):
+        return self.indptr[users + 1] - self.indptr[users]
+
+    def contains(self, users, items):
+        """Boolean tensor shaped like ``items``: is item in the user's history."""
+        query = users.unsqueeze(-1) * self.n_items + items if items.dim() > users.dim() else users * self.n_items + items
+        if self.keys.numel() == 0:
+            return torch.zeros_like(query, dtype=torch.bool)
+        pos = torch.searchsorted(self.keys, query).clamp(max=self.keys.numel() - 1)
+        return self.keys[pos] == query
+
+    def rows(self, users):
+        """(row position in ``users``, item) for every history item of the given users."""
+        row_pos, flat = ragged_rows(self.indptr, users)
+        return row_pos, self.items[flat]
+
+    def sample_negatives(self, users, n, max_rounds=20):
+        """``[len(users), n]`` items drawn uniformly among items the user never saw."""
+        shape = (users.numel(), n)
+        sample = torch.randint(1, self.n_items, shape, device=users.device)
+        for _ in range(max_rounds):
+            seen = self.contains(users, sample)
+            if not bool(seen.any()):
+                break
+            sample[seen] = torch.randint(1, self.n_items, (int(seen.sum()),), device=users.device)
+        return sample

@@ -1,0 +1,11 @@
+from recbole_rd.model.sequential_recommender.caser import Caser
+
+
+class CaserRD(Caser):
+    """Caser student trained with Ranking Distillation from a Caser teacher.
+
+    Same network as :class:`Caser`; ``properties/model/CaserRD.yaml`` sets the
+    student size (d=50) and the distillation keys, and ``DistillTrainer`` trains it.
+    """
+
+    teacher_model = "Caser"

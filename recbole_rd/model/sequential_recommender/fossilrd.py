@@ -1,0 +1,7 @@
+from recbole_rd.model.sequential_recommender.fossil import Fossil
+
+
+class FossilRD(Fossil):
+    """Fossil student trained with Ranking Distillation from a Fossil teacher (see CaserRD)."""
+
+    teacher_model = "Fossil"

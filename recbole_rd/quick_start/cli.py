@@ -1,0 +1,48 @@
+"""Command line: RecBole's flags (--model, --dataset, --config_files, --key=value)."""
+
+import argparse
+import sys
+
+from recbole_rd.checkpoint import CheckpointError
+from recbole_rd.data.convert import ConvertError
+from recbole_rd.data.dataset import DatasetError
+from recbole_rd.utils import ConfigError
+
+USER_ERRORS = (ConfigError, DatasetError, CheckpointError, ConvertError)
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(
+        description="Train and test a RecBole or recbole_rd model. Any other --key=value "
+                    "overrides that RecBole config key (e.g. --epochs=20 --alpha=0.5).")
+    parser.add_argument("--model", "-m", default="CaserRD", help="model name (default CaserRD)")
+    parser.add_argument("--dataset", "-d", default="foursquare-sample", help="dataset name")
+    parser.add_argument("--config_files", default=None, help="space-separated YAML files")
+    parser.add_argument("--compare", action="store_true",
+                        help="train teacher, student alone and RD student of --model and print a table")
+    parser.add_argument("--baselines", default="", help="with --compare: comma-separated RecBole models")
+    parser.add_argument("--results_dir", default="results", help="with --compare: output folder")
+    return parser.parse_known_args(argv)[0]
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    files = args.config_files.strip().split(" ") if args.config_files else None
+    try:
+        if args.compare:
+            from recbole_rd.quick_start.compare import compare
+
+            compare(args.model, args.dataset, files, baselines=[b for b in args.baselines.split(",") if b],
+                    results_dir=args.results_dir)
+        else:
+            from recbole_rd.quick_start import run_recbole_rd
+
+            result = run_recbole_rd(model=args.model, dataset=args.dataset, config_file_list=files)
+            print(f"test result: {dict(result['test_result'])}")
+    except USER_ERRORS as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

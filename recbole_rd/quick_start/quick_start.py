@@ -1,0 +1,85 @@
+"""One-call training and evaluation, mirroring ``recbole.quick_start.run_recbole``."""
+
+import os
+import sys
+from logging import getLogger
+
+from recbole.utils import get_local_time, init_logger, init_seed
+
+from recbole_rd.config import Config
+from recbole_rd.data import create_dataset, data_preparation
+from recbole_rd.distill.teacher import derived_config
+from recbole_rd.utils import get_model, get_trainer
+
+
+def checkpoint_path(config, tag):
+    """A fresh checkpoint file name: model, dataset, tag, time and process id."""
+    name = f"{config['model']}-{config['dataset']}-{tag}-{get_local_time()}-{os.getpid()}.pth"
+    return os.path.join(config["checkpoint_dir"], name)
+
+
+def train_and_test(config, train_data, valid_data, test_data, tag=None, saved=True):
+    """Build ``config['model']`` on the training split, fit with early stopping on
+    validation, reload the best checkpoint and test. Returns a result dict."""
+    logger = getLogger()
+    init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
+    model_class = get_model(config["model"])
+    model = model_class(config, train_data._dataset).to(config["device"])
+    logger.info(model)
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"], model_class)(config, model)
+    trainer.saved_model_file = checkpoint_path(config, tag or f"d{config['embedding_size']}")
+    best_valid_score, best_valid_result = trainer.fit(
+        train_data, valid_data, saved=saved, show_progress=config["show_progress"])
+    test_result = trainer.evaluate(test_data, load_best_model=saved, show_progress=config["show_progress"])
+    logger.info(f"best valid: {best_valid_result}")
+    logger.info(f"test result: {test_result}")
+    return {
+        "model": config["model"],
+        "embedding_size": config["embedding_size"],
+        "best_valid_score": best_valid_score,
+        "valid_score_bigger": config["valid_metric_bigger"],
+        "best_valid_result": best_valid_result,
+        "test_result": test_result,
+        "checkpoint": trainer.saved_model_file if saved else None,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "trainer": trainer,
+    }
+
+
+def teacher_config(config):
+    """Config of the teacher of a distilled student: the base model at teacher size."""
+    model_class = get_model(config["model"])
+    return derived_config(config, model=model_class.teacher_model,
+                          embedding_size=config["teacher_embedding_size"])
+
+
+def prepare(model=None, dataset=None, config_file_list=None, config_dict=None):
+    """Config, logger, dataset and the three dataloaders, as RecBole's quick start does."""
+    config = Config(model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict)
+    init_seed(config["seed"], config["reproducibility"])
+    init_logger(config)
+    logger = getLogger()
+    logger.info(sys.argv)
+    logger.info(config)
+    data = create_dataset(config)
+    logger.info(data)
+    return (config, *data_preparation(config, data))
+
+
+def run_recbole_rd(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True):
+    """Train and test ``model`` on ``dataset`` like RecBole's ``run_recbole``.
+
+    For a distilled student (``CaserRD``, ``FossilRD``) with no ``teacher_checkpoint``,
+    the teacher (base model with ``teacher_embedding_size``) is trained first on
+    the same data and used; its result is returned under ``'teacher'``.
+    """
+    config, train_data, valid_data, test_data = prepare(model, dataset, config_file_list, config_dict)
+    teacher = None
+    if getattr(get_model(config["model"]), "teacher_model", None) and not config["teacher_checkpoint"]:
+        getLogger().info("No teacher_checkpoint given: training the teacher first")
+        teacher = train_and_test(teacher_config(config), train_data, valid_data, test_data, tag="teacher")
+        config["teacher_checkpoint"] = teacher["checkpoint"]
+    result = train_and_test(config, train_data, valid_data, test_data, saved=saved)
+    if teacher is not None:
+        result["teacher"] = teacher
+    return result

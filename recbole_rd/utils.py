@@ -1,0 +1,106 @@
+"""Model and trainer lookup, plugin first then RecBole, and the properties folder."""
+
+import importlib
+import os
+from pathlib import Path
+
+from recbole.utils import ModelType
+from recbole.utils import get_model as recbole_get_model
+from recbole.utils import get_trainer as recbole_get_trainer
+
+RECBOLE_PREFIX = "recbole."
+_MODEL_SUBMODULES = ["sequential_recommender"]
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message names the key and the allowed values."""
+
+
+def properties_dir():
+    """The folder holding overall.yaml, model/*.yaml and dataset/*.yaml.
+
+    Installed packages carry it as ``recbole_rd/properties``; a source checkout
+    keeps it at the repository top level.
+    """
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "properties", here.parent / "properties"):
+        if (candidate / "overall.yaml").is_file():
+            return candidate
+    raise FileNotFoundError(
+        f"recbole_rd properties folder not found beside {here}; reinstall the package"
+    )
+
+
+def plugin_model_names():
+    """Names of the models this plugin defines."""
+    return sorted(p.stem for p in (properties_dir() / "model").glob("*.yaml"))
+
+
+def _plugin_model(model_name):
+    for submodule in _MODEL_SUBMODULES:
+        path = f"recbole_rd.model.{submodule}.{model_name.lower()}"
+        if importlib.util.find_spec(path) is not None:
+            module = importlib.import_module(path)
+            if hasattr(module, model_name):
+                return getattr(module, model_name)
+    return None
+
+
+def get_model(model_name):
+    """Model class by name: this plugin's models first, then RecBole's.
+
+    ``recbole.<Name>`` (e.g. ``recbole.Caser``) always picks RecBole's own model.
+    """
+    if model_name.startswith(RECBOLE_PREFIX):
+        return recbole_get_model(model_name[len(RECBOLE_PREFIX):])
+    model_class = _plugin_model(model_name)
+    if model_class is not None:
+        return model_class
+    try:
+        return recbole_get_model(model_name)
+    except ValueError:
+        raise ConfigError(
+            f"model: unknown model '{model_name}'. This plugin defines "
+            f"{', '.join(plugin_model_names())}; any RecBole model name also works "
+            f"(e.g. SASRec, GRU4Rec, Pop, BPR; 'recbole.Caser' for RecBole's Caser)."
+        ) from None
+
+
+def is_plugin_model(model_class):
+    return model_class.__module__.startswith("recbole_rd.")
+
+
+def get_trainer(model_type, model_name, model_class=None):
+    """Trainer class: DistillTrainer for distilled students, SafeTrainer for the
+    other sequential and general models, RecBole's choice otherwise."""
+    from recbole_rd.trainer import DistillTrainer, SafeTrainer
+
+    model_class = model_class or get_model(model_name)
+    if getattr(model_class, "teacher_model", None):
+        return DistillTrainer
+    recbole_trainer = recbole_get_trainer(model_type, model_name.split(".")[-1])
+    if recbole_trainer.__name__ == "Trainer" and model_type in (
+        ModelType.SEQUENTIAL,
+        ModelType.GENERAL,
+    ):
+        return SafeTrainer
+    return recbole_trainer
+
+
+def atomic_write(path, write_fn, mode="wb"):
+    """Write ``path`` through a temporary file in the same folder, then rename.
+
+    A process killed mid-write leaves the previous file untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, mode) as f:
+            write_fn(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
