@@ -58,7 +58,7 @@ def get_model(model_name):
         return model_class
     try:
         return recbole_get_model(model_name)
-    except ValueError:
+    except (ValueError, ImportError):  # RecBole imports optional libraries while searching
         raise ConfigError(
             f"model: unknown model '{model_name}'. This plugin defines "
             f"{', '.join(plugin_model_names())}; any RecBole model name also works "

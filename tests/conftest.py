@@ -1,0 +1,51 @@
+import sys
+
+import pytest
+
+from recbole_rd.data.generate import generate_checkins, write_atomic_inter
+
+TINY = dict(n_users=60, n_items=90, min_len=8, max_len=20, seed=7)
+
+
+def tiny_config_dict(tmp_path, **overrides):
+    """RecBole settings for a tiny generated dataset under ``tmp_path``."""
+    config = {
+        "data_path": str(tmp_path / "dataset"),
+        "checkpoint_dir": str(tmp_path / "saved"),
+        "load_col": {"inter": ["user_id", "item_id", "timestamp"]},
+        "epochs": 2,
+        "show_progress": False,
+        "state": "WARNING",
+        "train_batch_size": 64,
+        "eval_batch_size": 256,
+        "gpu_id": "",
+        "use_gpu": False,
+    }
+    config.update(overrides)
+    return config
+
+
+def write_tiny(tmp_path, name="tiny", **kwargs):
+    path = tmp_path / "dataset" / name / f"{name}.inter"
+    write_atomic_inter(path, *generate_checkins(**{**TINY, **kwargs}))
+    return path
+
+
+@pytest.fixture(autouse=True)
+def plain_argv(monkeypatch):
+    """RecBole's Config reads sys.argv: keep pytest's own flags out of it."""
+    monkeypatch.setattr(sys, "argv", ["pytest"])
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    write_tiny(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def tiny_data(tiny):
+    """(config, train, valid, test) for Caser on the tiny dataset."""
+    from recbole_rd.quick_start import prepare
+
+    return prepare("Caser", "tiny", config_dict=tiny_config_dict(tiny))

@@ -1,0 +1,192 @@
+import math
+
+import pytest
+import torch
+
+from recbole_rd.checkpoint import CheckpointError
+from recbole_rd.distill import (
+    RankingDistillationLoss,
+    discrepancy_weights,
+    estimate_student_rank,
+    position_weights,
+    teacher_topk,
+    teacher_topk_cached,
+)
+from recbole_rd.distill.teacher import derived_config, load_teacher
+from recbole_rd.quick_start import prepare, run_recbole_rd, train_and_test
+from recbole_rd.utils import ConfigError
+from conftest import tiny_config_dict, write_tiny
+
+
+def test_position_weights_by_hand():
+    e = [math.exp(-r) for r in (1, 2, 3)]
+    expected = [x / sum(e) for x in e]
+    assert position_weights(3, 1.0).tolist() == pytest.approx(expected)
+    assert position_weights(3, 1.0).tolist() == pytest.approx([0.6652, 0.2447, 0.0900], abs=1e-4)
+
+
+def test_rank_estimate_by_hand():
+    candidates = torch.tensor([[0.5, -1.0, 3.0]])
+    samples = torch.tensor([[1.0, 0.0, 2.0, -2.0]])
+    # above 0.5: {1, 2} -> 2/4; above -1: {1, 0, 2} -> 3/4; above 3: none
+    rank = estimate_student_rank(candidates, samples, n_items=101)
+    assert rank.tolist() == [[50.0, 75.0, 0.0]]
+
+
+def test_discrepancy_weights_by_hand():
+    rank = torch.tensor([[50.0, 75.0, 0.0, 2.0]])
+    w = discrepancy_weights(rank, mu=0.1)
+    expected = [math.tanh(0.1 * 50), math.tanh(0.1 * 74), 0.0, 0.0]  # teacher ranks 0,1,2,3
+    assert w.tolist()[0] == pytest.approx(expected)
+
+
+def test_distillation_loss_by_hand_and_hybrid_switch():
+    loss_fn = RankingDistillationLoss(K=2, lam=1.0, mu=0.5, epsilon=2, n_items=11,
+                                      weighting="hybrid", dynamic_start_epoch=3)
+    cand = torch.tensor([[1.0, -1.0], [0.0, 2.0]])
+    samples = torch.tensor([[2.0, 0.0], [1.0, 3.0]])
+    wa = [math.exp(-1) / (math.exp(-1) + math.exp(-2)), math.exp(-2) / (math.exp(-1) + math.exp(-2))]
+    logsig = lambda x: -math.log1p(math.exp(-x))  # noqa: E731
+    before, w_before = loss_fn(cand, samples, epoch=2)
+    hand = -((wa[0] * logsig(1) + wa[1] * logsig(-1)) + (wa[0] * logsig(0) + wa[1] * logsig(2))) / 2
+    assert before.item() == pytest.approx(hand, rel=1e-6)
+    assert w_before.tolist() == [pytest.approx(wa)]
+    # epoch 3: ranks = floor(10 * above / 2): row0 -> [5, 10], row1 -> [10, 5]
+    after, w_after = loss_fn(cand, samples, epoch=3)
+    wb = [[math.tanh(0.5 * 5), math.tanh(0.5 * 9)], [math.tanh(0.5 * 10), math.tanh(0.5 * 4)]]
+    expected_w = [[wa[j] * wb[i][j] for j in range(2)] for i in range(2)]
+    assert w_after.tolist()[0] == pytest.approx(expected_w[0])
+    assert w_after.tolist()[1] == pytest.approx(expected_w[1])
+    hand_after = -sum(expected_w[i][j] * logsig(cand[i, j].item()) for i in range(2) for j in range(2)) / 2
+    assert after.item() == pytest.approx(hand_after, rel=1e-6)
+
+
+def test_renormalised_hybrid_weights_sum_to_one():
+    loss_fn = RankingDistillationLoss(3, 1.0, 0.1, 4, 50, "hybrid", 0, renormalize=True)
+    w = loss_fn.weights(torch.zeros(2, 3), torch.ones(2, 4), epoch=0)
+    assert w.sum(1).tolist() == pytest.approx([1.0, 1.0])
+
+
+@pytest.mark.parametrize("key,value", [("K", 0), ("K", 49), ("lam", 0.0), ("mu", -0.1),
+                                       ("epsilon", 0), ("weighting", "softmax"), ("dynamic_start_epoch", -1)])
+def test_bad_distillation_settings_are_refused_with_the_key_named(key, value):
+    args = dict(K=5, lam=1.0, mu=0.1, epsilon=10, n_items=50, weighting="hybrid", dynamic_start_epoch=0)
+    args[key] = value
+    name = {"lam": "lambda"}.get(key, key)
+    with pytest.raises(ConfigError, match=f"^{name}:"):
+        RankingDistillationLoss(**args)
+
+
+class CountingTeacher(torch.nn.Module):
+    """Scores item i as i (so the top items are the largest ids) and counts calls."""
+
+    POS_ITEM_ID = "item_id"
+
+    def __init__(self, n_items):
+        super().__init__()
+        self.n_items, self.calls = n_items, 0
+
+    def full_sort_predict(self, interaction):
+        self.calls += 1
+        return torch.arange(self.n_items, dtype=torch.float).repeat(len(interaction), 1)
+
+
+def test_topk_never_contains_targets_or_padding_and_is_chunked(tiny_data):
+    _, train, _, _ = tiny_data
+    dataset = train._dataset
+    teacher = CountingTeacher(dataset.item_num)
+    topk = teacher_topk(teacher, dataset, K=5, device="cpu", chunk_size=100)
+    targets = dataset.inter_feat["item_id"]
+    assert topk.shape == (len(dataset), 5)
+    assert not (topk == targets.unsqueeze(1)).any()
+    assert (topk > 0).all()
+    assert teacher.calls == math.ceil(len(dataset) / 100)
+    top = dataset.item_num - 1  # teacher's best item, removed only where it is the target
+    assert ((topk[:, 0] == top) == (targets != top)).all()
+
+
+def trained_teacher(tmp_path, dataset="tiny", seed=2020):
+    result = run_recbole_rd("Caser", dataset, config_dict=tiny_config_dict(tmp_path, epochs=1, seed=seed))
+    return result["checkpoint"]
+
+
+def test_cache_is_reused_and_invalidated_when_teacher_changes(tiny, tiny_data):
+    config, train, _, _ = tiny_data
+    dataset = train._dataset
+    path = trained_teacher(tiny)
+    teacher, _ = load_teacher(config, dataset, path)
+    cache = tiny / "cache"
+    first, file1 = teacher_topk_cached(teacher, path, dataset, 5, "cpu", cache)
+    calls = []
+    teacher.full_sort_predict = lambda inter, f=teacher.full_sort_predict: calls.append(1) or f(inter)
+    again, file2 = teacher_topk_cached(teacher, path, dataset, 5, "cpu", cache)
+    assert file1 == file2 and calls == [] and torch.equal(first, again)
+    other = trained_teacher(tiny, seed=1)
+    _, file3 = teacher_topk_cached(teacher, other, dataset, 5, "cpu", cache)
+    assert file3 != file1 and calls
+    file1.write_bytes(b"garbage")
+    calls.clear()
+    recomputed, _ = teacher_topk_cached(teacher, path, dataset, 5, "cpu", cache)
+    assert calls and torch.equal(recomputed, first)
+
+
+def test_caserrd_trains_teacher_then_student_and_reuses_a_given_teacher(tiny):
+    config = tiny_config_dict(tiny, dynamic_start_epoch=1, K=5)
+    result = run_recbole_rd("CaserRD", "tiny", config_dict=config)
+    teacher = result["teacher"]
+    assert teacher["embedding_size"] == 100 and result["embedding_size"] == 50
+    assert result["parameters"] < 0.6 * teacher["parameters"]
+    trainer = result["trainer"]
+    assert trainer.teacher is not None and trainer.topk.shape[1] == 5
+    assert len(trainer.weight_log) > 0 and all(w <= 1.0 + 1e-6 for w in trainer.weight_log)
+    again = run_recbole_rd("CaserRD", "tiny", config_dict={**config, "teacher_checkpoint": teacher["checkpoint"]})
+    assert "teacher" not in again
+    assert torch.equal(again["trainer"].topk.cpu(), trainer.topk.cpu())
+
+
+def test_fossilrd_runs_end_to_end(tiny):
+    result = run_recbole_rd("FossilRD", "tiny", config_dict=tiny_config_dict(tiny, K=5, dynamic_start_epoch=0))
+    assert result["teacher"]["model"] == "Fossil" and result["model"] == "FossilRD"
+    assert 0 <= result["test_result"]["ndcg@10"] <= 1
+
+
+def test_sasrec_teacher_distils_into_caser(tiny):
+    sasrec = run_recbole_rd("SASRec", "tiny", config_dict=tiny_config_dict(
+        tiny, MAX_ITEM_LIST_LENGTH=5, train_neg_sample_args=None, loss_type="CE", n_layers=1, hidden_size=16,
+        inner_size=32, n_heads=1))
+    result = run_recbole_rd("CaserRD", "tiny", config_dict=tiny_config_dict(
+        tiny, teacher_checkpoint=sasrec["checkpoint"], K=5))
+    assert type(result["trainer"].teacher).__name__ == "SASRec"
+    assert result["test_result"]["hit@10"] > 0
+
+
+def test_teacher_from_other_data_is_refused_before_training(tiny):
+    path = trained_teacher(tiny)
+    write_tiny(tiny, name="other", n_items=120, seed=3)
+    with pytest.raises(CheckpointError, match="different data.*dataset name.*number of items"):
+        run_recbole_rd("CaserRD", "other", config_dict=tiny_config_dict(tiny, teacher_checkpoint=path, K=5))
+
+
+def test_student_requires_a_teacher_when_trainer_used_directly(tiny_data):
+    from recbole_rd.trainer import DistillTrainer
+    from recbole_rd.model.sequential_recommender import CaserRD
+
+    config, train, valid, _ = tiny_data
+    config = derived_config(config, model="CaserRD", teacher_checkpoint=None, alpha=1.0, K=5, **{
+        "lambda": 1.0, "mu": 0.1, "epsilon": 10, "weighting": "hybrid", "dynamic_start_epoch": 0})
+    trainer = DistillTrainer(config, CaserRD(config, train._dataset))
+    with pytest.raises(ConfigError, match="teacher_checkpoint"):
+        trainer.fit(train, valid)
+    with pytest.raises(ConfigError, match="alpha"):
+        DistillTrainer(derived_config(config, alpha=-1), CaserRD(config, train._dataset))
+
+
+def test_unknown_model_name_lists_the_choices(tiny):
+    with pytest.raises(ConfigError, match="unknown model 'Casr'.*CaserRD"):
+        prepare("Casr", "tiny", config_dict=tiny_config_dict(tiny))
+
+
+def test_train_and_test_helper_is_shared(tiny_data):
+    config, train, valid, test = tiny_data
+    result = train_and_test(derived_config(config, epochs=1), train, valid, test)
+    assert result["checkpoint"].endswith(".pth")

@@ -1,0 +1,129 @@
+import pytest
+import torch
+
+from recbole_rd.model.layers import UserHistory, right_align
+from recbole_rd.model.sequential_recommender import Caser, Fossil
+from recbole_rd.distill.teacher import derived_config
+from recbole_rd.utils import ConfigError
+
+
+def caser_parameter_formula(n_users, n_items, d, L=5, nh=16, nv=2):
+    conv_v = nv * L + nv
+    conv_h = sum(nh * h * d + nh for h in range(1, L + 1))
+    fc1 = (nv * d + nh * L) * d + d
+    return n_users * d + n_items * d + n_items * 2 * d + n_items + conv_v + conv_h + fc1
+
+
+class FakeDataset:
+    """The few attributes a model reads from a RecBole dataset."""
+
+    def __init__(self, n_users, n_items):
+        self.user_num, self.item_num = n_users, n_items
+        self.inter_feat = {"user_id": torch.tensor([1]), "item_id": torch.tensor([1])}
+
+    def num(self, field):
+        return self.item_num
+
+
+class DictConfig(dict):
+    def __getitem__(self, key):
+        return self.get(key)
+
+
+def fake_config(**overrides):
+    values = DictConfig(USER_ID_FIELD="user_id", ITEM_ID_FIELD="item_id", LIST_SUFFIX="_list",
+                  ITEM_LIST_LENGTH_FIELD="item_length", NEG_PREFIX="neg_", MAX_ITEM_LIST_LENGTH=5,
+                  device="cpu", L=5, nh=16, nv=2, embedding_size=100, dropout_prob=0.5,
+                  ac_conv="iden", ac_fc="sigm", loss_type="BCE", neg_samples=3,
+                  train_neg_sample_args={"distribution": "none"})
+    values.update(overrides)
+    return values
+
+
+@pytest.mark.parametrize("d,expected", [(100, 5_584_102), (50, 2_794_102)])
+def test_caser_parameter_count_follows_formula_at_paper_gowalla_size(d, expected):
+    config = fake_config(embedding_size=d)
+    model = Caser(config, FakeDataset(13149, 14010))
+    count = sum(p.numel() for p in model.parameters())
+    assert count == caser_parameter_formula(13149, 14010, d) == expected
+    assert round(count / 1e6, 2) == (5.58 if d == 100 else 2.79)
+
+
+def test_right_align_puts_most_recent_item_last_and_pads_left():
+    seq = torch.tensor([[4, 5, 6, 7, 0, 0, 0], [9, 0, 0, 0, 0, 0, 0], [1, 2, 3, 4, 5, 6, 7]])
+    lengths = torch.tensor([4, 1, 7])
+    assert right_align(seq, lengths, 5).tolist() == [[0, 4, 5, 6, 7], [0, 0, 0, 0, 9], [3, 4, 5, 6, 7]]
+
+
+def test_history_membership_and_negatives_never_seen():
+    users = torch.tensor([1, 1, 1, 2, 2])
+    items = torch.tensor([3, 5, 3, 1, 2])
+    history = UserHistory(users, items, n_users=3, n_items=6)
+    assert history.counts(torch.tensor([0, 1, 2])).tolist() == [0, 2, 2]
+    assert history.contains(torch.tensor([1, 1, 2]), torch.tensor([3, 4, 2])).tolist() == [True, False, True]
+    torch.manual_seed(0)
+    negatives = history.sample_negatives(torch.tensor([1] * 50 + [2] * 50), 3)
+    assert negatives.min() >= 1
+    assert not history.contains(torch.tensor([1] * 50 + [2] * 50), negatives).any()
+
+
+@pytest.mark.parametrize("model_name", ["Caser", "Fossil"])
+def test_full_sort_predict_equals_predict_item_by_item(tiny_data, model_name):
+    from recbole_rd.utils import get_model
+
+    config, train, valid, test = tiny_data
+    config = derived_config(config, model=model_name, fossil_alpha=0.5)
+    model = get_model(model_name)(config, train._dataset).eval()
+    batch = next(iter(test))[0]
+    full = model.full_sort_predict(batch)
+    n_items = full.size(1)
+    users = batch["user_id"].repeat_interleave(n_items)
+    expanded = batch.repeat_interleave(n_items)
+    expanded.update(type(batch)({"item_id": torch.arange(n_items).repeat(len(batch))}))
+    single = model.predict(expanded).view(len(batch), n_items)
+    assert users.numel() == single.numel()
+    torch.testing.assert_close(full, single, rtol=1e-5, atol=1e-5)
+
+
+def test_fossil_score_matches_hand_formula(tiny_data):
+    config, train, _, _ = tiny_data
+    config = derived_config(config, model="Fossil", fossil_alpha=0.5, embedding_size=8)
+    model = Fossil(config, train._dataset).eval()
+    with torch.no_grad():
+        model.eta.copy_(torch.linspace(0.1, 0.5, model.L))
+        model.user_eta.weight.normal_()
+    batch = train._dataset.inter_feat[:1]
+    user, target = int(batch["user_id"]), int(batch["item_id"])
+    history = model.history.items[model.history.indptr[user]:model.history.indptr[user + 1]].tolist()
+    window = right_align(batch["item_id_list"], batch["item_length"], model.L)[0].tolist()
+    P, V, b = model.item_in.weight, model.item_out.weight, model.item_bias.weight[:, 0]
+    long_term = sum(P[i] for i in history if i != target) * len(history) ** -0.5
+    eta = model.eta + model.user_eta.weight[user]
+    short_term = sum(eta[model.L - 1 - pos] * P[i] for pos, i in enumerate(window) if i)
+    expected = V[target] @ (long_term + short_term) + b[target]
+    assert target in history
+    torch.testing.assert_close(model.predict(batch)[0], expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("model_name", ["Caser", "Fossil"])
+def test_training_loss_falls_on_tiny_dataset(tiny_data, model_name):
+    from recbole_rd.quick_start import train_and_test
+
+    config, train, valid, test = tiny_data
+    config = derived_config(config, model=model_name, epochs=6, stopping_step=100, fossil_alpha=0.5)
+    result = train_and_test(config, train, valid, test)
+    losses = result["trainer"].train_loss_dict
+    assert losses[5] < losses[0] * 0.9
+    assert 0 < result["test_result"]["hit@10"] <= 1
+
+
+def test_bad_model_keys_raise_clear_errors(tiny_data):
+    config, train, _, _ = tiny_data
+    with pytest.raises(ConfigError, match="loss_type"):
+        Caser(derived_config(config, loss_type="hinge"), train._dataset)
+    with pytest.raises(ConfigError, match="L: window 9"):
+        Caser(derived_config(config, L=9), train._dataset)
+    with pytest.raises(ConfigError, match="ac_fc"):
+        Caser(derived_config(config, ac_fc="softplus"), train._dataset)
+    with pytest.raises(ConfigError, match="train_neg_sample_args"):
+        Caser(derived_config(config, train_neg_sample_args={"distribution": "uniform"}), train._dataset)
