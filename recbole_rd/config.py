@@ -3,6 +3,7 @@
 import os
 
 from recbole.config import Config as RecBoleConfig
+from recbole.utils import ModelType
 
 from recbole_rd.utils import RECBOLE_PREFIX, get_model, is_plugin_model, properties_dir
 
@@ -16,6 +17,8 @@ class Config(RecBoleConfig):
       ``properties/model/<Model>.yaml`` are loaded after RecBole's defaults
       (a distilled student loads its base model's file first);
     * ``properties/dataset/<dataset>.yaml`` is loaded for every model;
+    * sequential models with ``loss_type: CE`` get ``train_neg_sample_args: ~``
+      unless it is set explicitly (RecBole would refuse the combination);
     * ``MAX_ITEM_LIST_LENGTH`` follows the model's window ``L`` unless set explicitly.
     """
 
@@ -48,6 +51,9 @@ class Config(RecBoleConfig):
 
     def _get_final_config_dict(self):
         final = super()._get_final_config_dict()
+        if (str(final.get("loss_type")).upper() == "CE" and final["MODEL_TYPE"] == ModelType.SEQUENTIAL
+                and "train_neg_sample_args" not in self.external_config_dict):
+            final["train_neg_sample_args"] = None  # RecBole refuses CE with sampled negatives
         if final.get("L") is not None and "MAX_ITEM_LIST_LENGTH" not in self.external_config_dict:
             final["MAX_ITEM_LIST_LENGTH"] = max(int(final["L"]), int(final.get("teacher_max_seq_length") or 0))
         return final

@@ -4,7 +4,6 @@ import importlib
 import os
 from pathlib import Path
 
-from recbole.utils import ModelType
 from recbole.utils import get_model as recbole_get_model
 from recbole.utils import get_trainer as recbole_get_trainer
 
@@ -71,20 +70,15 @@ def is_plugin_model(model_class):
 
 
 def get_trainer(model_type, model_name, model_class=None):
-    """Trainer class: DistillTrainer for distilled students, SafeTrainer for the
-    other sequential and general models, RecBole's choice otherwise."""
-    from recbole_rd.trainer import DistillTrainer, SafeTrainer
+    """Trainer class: DistillTrainer for distilled students; otherwise RecBole's
+    choice, given safe checkpoints when it derives from RecBole's Trainer."""
+    from recbole_rd.trainer import DistillTrainer
+    from recbole_rd.trainer.trainer import safe_trainer_class
 
     model_class = model_class or get_model(model_name)
     if getattr(model_class, "teacher_model", None):
         return DistillTrainer
-    recbole_trainer = recbole_get_trainer(model_type, model_name.split(".")[-1])
-    if recbole_trainer.__name__ == "Trainer" and model_type in (
-        ModelType.SEQUENTIAL,
-        ModelType.GENERAL,
-    ):
-        return SafeTrainer
-    return recbole_trainer
+    return safe_trainer_class(recbole_get_trainer(model_type, model_name.split(".")[-1]))
 
 
 def atomic_write(path, write_fn, mode="wb"):

@@ -152,7 +152,7 @@ def test_fossilrd_runs_end_to_end(tiny):
 
 def test_sasrec_teacher_distils_into_caser(tiny):
     sasrec = run_recbole_rd("SASRec", "tiny", config_dict=tiny_config_dict(
-        tiny, MAX_ITEM_LIST_LENGTH=5, train_neg_sample_args=None, loss_type="CE", n_layers=1, hidden_size=16,
+        tiny, MAX_ITEM_LIST_LENGTH=5, n_layers=1, hidden_size=16,
         inner_size=32, n_heads=1))
     result = run_recbole_rd("CaserRD", "tiny", config_dict=tiny_config_dict(
         tiny, teacher_checkpoint=sasrec["checkpoint"], K=5))

@@ -4,11 +4,9 @@ import argparse
 import sys
 
 from recbole_rd.checkpoint import CheckpointError
-from recbole_rd.data.convert import ConvertError
-from recbole_rd.data.dataset import DatasetError
-from recbole_rd.utils import ConfigError
 
-USER_ERRORS = (ConfigError, DatasetError, CheckpointError, ConvertError)
+# ConfigError, DatasetError and ConvertError are ValueErrors, as are RecBole's config errors
+USER_ERRORS = (ValueError, CheckpointError)
 
 
 def parse_args(argv):

@@ -5,8 +5,8 @@ from recbole.trainer import Trainer
 from recbole_rd.checkpoint import dataset_fingerprint, load_checkpoint, load_weights, save_checkpoint
 
 
-class SafeTrainer(Trainer):
-    """RecBole's ``Trainer``; checkpoints hold tensors and plain data only.
+class SafeCheckpointMixin:
+    """Checkpoint handling for any RecBole ``Trainer`` subclass: tensors and plain data only.
 
     RecBole pickles its whole ``Config`` into checkpoints, which ``torch.load``
     refuses since torch 2.6; this trainer saves the model's hyper-parameters and
@@ -52,3 +52,16 @@ class SafeTrainer(Trainer):
             self.load_model(path)
             self.logger.info(f"Loading model parameters from {path}")
         return super().evaluate(eval_data, load_best_model=False, show_progress=show_progress)
+
+
+class SafeTrainer(SafeCheckpointMixin, Trainer):
+    """RecBole's ``Trainer`` with safe checkpoints (see :class:`SafeCheckpointMixin`)."""
+
+
+def safe_trainer_class(recbole_trainer):
+    """``recbole_trainer`` with safe checkpoints, when it is a RecBole ``Trainer``."""
+    if recbole_trainer is Trainer:
+        return SafeTrainer
+    if issubclass(recbole_trainer, Trainer):
+        return type(f"Safe{recbole_trainer.__name__}", (SafeCheckpointMixin, recbole_trainer), {})
+    return recbole_trainer

@@ -1,0 +1,91 @@
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from recbole_rd.checkpoint import CheckpointError, load_checkpoint
+from recbole_rd.distill.teacher import derived_config
+from recbole_rd.model.sequential_recommender import Caser
+from recbole_rd.quick_start import run_recbole_rd, train_and_test
+from recbole_rd.utils import atomic_write
+from conftest import tiny_config_dict
+
+
+class Payload:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.fixture
+def trained(tiny_data):
+    config, train, valid, test = tiny_data
+    return train_and_test(derived_config(config, epochs=1), train, valid, test)
+
+
+def test_checkpoint_round_trip_gives_identical_scores(trained, tiny_data):
+    config, train, _, test = tiny_data
+    state = load_checkpoint(trained["checkpoint"])
+    assert state["model"] == "Caser" and state["dataset"]["dataset"] == "tiny"
+    assert state["hyper_parameters"]["embedding_size"] == 100
+    fresh = Caser(config, train._dataset).eval()
+    fresh.load_state_dict(state["state_dict"])
+    batch = next(iter(test))[0]
+    expected = trained["trainer"].model.eval().full_sort_predict(batch)
+    torch.testing.assert_close(fresh.full_sort_predict(batch), expected, rtol=0, atol=0)
+
+
+def test_checkpoint_with_code_is_refused_and_never_runs(tmp_path):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.pth"
+    torch.save({"format": "recbole-rd-checkpoint/1", "state_dict": Payload(marker)}, path)
+    with pytest.raises(CheckpointError, match="refused to load.*pickled Python objects"):
+        load_checkpoint(path)
+    assert not marker.exists()
+
+
+def test_truncated_and_foreign_checkpoints_give_clear_errors(trained, tmp_path):
+    data = open(trained["checkpoint"], "rb").read()
+    cut = tmp_path / "cut.pth"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        load_checkpoint(cut)
+    plain = tmp_path / "recbole.pth"
+    torch.save({"state_dict": {}, "epoch": 3}, plain)
+    with pytest.raises(CheckpointError, match="not a recbole_rd checkpoint"):
+        load_checkpoint(plain)
+    with pytest.raises(CheckpointError, match="not found"):
+        load_checkpoint(tmp_path / "missing.pth")
+
+
+def test_killed_writer_leaves_previous_file_intact(tmp_path):
+    target = tmp_path / "ckpt.pth"
+    atomic_write(target, lambda f: torch.save({"v": torch.ones(3)}, f))
+    script = textwrap.dedent(f"""
+        import sys, time, torch
+        from recbole_rd.utils import atomic_write
+        def slow(f):
+            f.write(b"partial" * 1000)
+            f.flush()
+            print("writing", flush=True)
+            time.sleep(60)
+        atomic_write({str(target)!r}, slow)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "writing"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert torch.equal(torch.load(target, weights_only=True)["v"], torch.ones(3))
+
+
+def test_recbole_builtin_model_checkpoint_loads_safely(tiny):
+    result = run_recbole_rd("GRU4Rec", "tiny", config_dict=tiny_config_dict(
+        tiny, epochs=1, MAX_ITEM_LIST_LENGTH=5))
+    state = load_checkpoint(result["checkpoint"])
+    assert state["model"] == "GRU4Rec" and "gru_layers.weight_ih_l0" in state["state_dict"]
