@@ -16,13 +16,13 @@ SAMPLE_NAME = "foursquare-sample"
 HEADER = "user_id:token\titem_id:token\ttimestamp:float\n"
 
 
-def generate_checkins(n_users=1000, n_items=1200, min_len=15, max_len=60, seed=2018,
-                      successors=3, p_follow=0.55, p_region=0.3, region_size=60):
+def generate_checkins(n_users=1200, n_items=500, min_len=15, max_len=60, seed=2018,
+                      successors=2, p_follow=0.7, p_region=0.2, region_size=40):
     """Rows ``(user, item, timestamp)`` as three int arrays, sorted by user then time."""
     rng = np.random.default_rng(seed)
     popularity = 1.0 / np.arange(1, n_items + 1) ** 0.9
     popularity /= popularity.sum()
-    succ = rng.choice(n_items, size=(n_items, successors), p=popularity)
+    succ = rng.integers(0, n_items, size=(n_items, successors))
     users, items, times = [], [], []
     for u in range(n_users):
         length = int(rng.integers(min_len, max_len + 1))
@@ -64,8 +64,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=f"dataset/{SAMPLE_NAME}", help="output folder")
     parser.add_argument("--name", default=SAMPLE_NAME)
-    parser.add_argument("--users", type=int, default=1000)
-    parser.add_argument("--items", type=int, default=1200)
+    parser.add_argument("--users", type=int, default=1200)
+    parser.add_argument("--items", type=int, default=500)
     parser.add_argument("--seed", type=int, default=2018)
     args = parser.parse_args(argv)
     path = write_sample(args.out, args.name, n_users=args.users, n_items=args.items, seed=args.seed)
