@@ -20,6 +20,7 @@ def parse_args(argv):
                         help="train teacher, student alone and RD student of --model and print a table")
     parser.add_argument("--baselines", default="", help="with --compare: comma-separated RecBole models")
     parser.add_argument("--results_dir", default="results", help="with --compare: output folder")
+    parser.add_argument("--seeds", default="2020", help="with --compare: comma-separated seeds")
     return parser.parse_known_args(argv)[0]
 
 
@@ -31,7 +32,7 @@ def main(argv=None):
             from recbole_rd.quick_start.compare import compare
 
             compare(args.model, args.dataset, files, baselines=[b for b in args.baselines.split(",") if b],
-                    results_dir=args.results_dir)
+                    results_dir=args.results_dir, seeds=[int(s) for s in args.seeds.split(",")])
         else:
             from recbole_rd.quick_start import run_recbole_rd
 

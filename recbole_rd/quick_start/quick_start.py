@@ -8,8 +8,9 @@ from recbole.utils import get_local_time, init_logger, init_seed
 
 from recbole_rd.config import Config
 from recbole_rd.data import create_dataset, data_preparation
+from recbole_rd.data.paper_protocol import PROTOCOLS, paper_data_preparation
 from recbole_rd.distill.teacher import derived_config
-from recbole_rd.utils import get_model, get_trainer
+from recbole_rd.utils import ConfigError, get_model, get_trainer
 
 
 def checkpoint_path(config, tag):
@@ -63,7 +64,11 @@ def prepare(model=None, dataset=None, config_file_list=None, config_dict=None):
     logger.info(config)
     data = create_dataset(config)
     logger.info(data)
-    return (config, *data_preparation(config, data))
+    protocol = config["eval_protocol"] or "recbole"
+    if protocol not in PROTOCOLS:
+        raise ConfigError(f"eval_protocol: '{protocol}' is not one of {list(PROTOCOLS)}")
+    split = paper_data_preparation if protocol == "paper" else data_preparation
+    return (config, *split(config, data))
 
 
 def run_recbole_rd(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True):

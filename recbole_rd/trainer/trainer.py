@@ -2,6 +2,7 @@
 
 from recbole.trainer import Trainer
 
+from recbole_rd.data.paper_protocol import PeriodEvalData
 from recbole_rd.checkpoint import dataset_fingerprint, load_checkpoint, load_weights, save_checkpoint
 
 
@@ -51,6 +52,8 @@ class SafeCheckpointMixin:
             path = model_file or self.saved_model_file
             self.load_model(path)
             self.logger.info(f"Loading model parameters from {path}")
+        if isinstance(eval_data, PeriodEvalData):
+            return eval_data.evaluate(self.model, self.device)
         return super().evaluate(eval_data, load_best_model=False, show_progress=show_progress)
 
 

@@ -1,0 +1,86 @@
+import math
+from collections import defaultdict
+
+import pytest
+import torch
+
+from recbole_rd.data.paper_protocol import ranking_metrics
+from recbole_rd.quick_start import prepare, train_and_test
+from recbole_rd.utils import ConfigError
+from conftest import tiny_config_dict
+
+
+def test_metrics_by_hand_with_several_relevant_items():
+    # items 1..11 (0 is padding); ranking 3, 2, 6, 5, 1, 4, 7, 8, 9, 10, 11
+    order = [3, 2, 6, 5, 1, 4, 7, 8, 9, 10, 11]
+    scores = torch.full((2, 12), -torch.inf)
+    for pos, item in enumerate(order):
+        scores[:, item] = 100.0 - pos
+    relevant = torch.zeros(2, 12, dtype=torch.bool)
+    relevant[0, [2, 5, 7]] = True
+    relevant[1, [1, 2]] = True
+    scores[1, 1] = -torch.inf  # excluded (seen before): can never be retrieved
+    m = ranking_metrics(scores, relevant)
+    lg = lambda r: 1 / math.log2(r + 1)  # noqa: E731  gain at 1-based rank r
+    ideal3 = lg(1) + lg(2) + lg(3)
+    assert m["precision@3"].tolist() == pytest.approx([1 / 3, 1 / 3])
+    assert m["precision@5"].tolist() == pytest.approx([2 / 5, 1 / 5])
+    assert m["precision@10"].tolist() == pytest.approx([3 / 10, 1 / 10])
+    assert m["ndcg@3"][0].item() == pytest.approx(lg(2) / ideal3)
+    assert m["ndcg@5"][0].item() == pytest.approx((lg(2) + lg(4)) / ideal3)
+    assert m["ndcg@10"][0].item() == pytest.approx((lg(2) + lg(4) + lg(7)) / ideal3)
+    # row 1: item 2 now at rank 2 (item 1 removed), ideal over min(|rel|=2, k)
+    assert m["ndcg@3"][1].item() == pytest.approx(lg(2) / (lg(1) + lg(2)))
+    assert m["map"][0].item() == pytest.approx((1 / 2 + 2 / 4 + 3 / 7) / 3)
+    assert m["map"][1].item() == pytest.approx((1 / 2) / 2)
+
+
+def _raw_sequences(path, dataset):
+    rows = [line.split("\t") for line in path.read_text().splitlines()[1:]]
+    seqs = defaultdict(list)
+    for user, item, time in sorted(rows, key=lambda r: (r[0], float(r[2]))):
+        seqs[int(dataset.token2id("user_id", user))].append(int(dataset.token2id("item_id", item)))
+    return seqs
+
+
+def test_periods_use_only_history_before_them_and_exclude_it(tiny):
+    config, train, valid, test = prepare("Caser", "tiny", config_dict=tiny_config_dict(tiny, eval_protocol="paper"))
+    dataset = train._dataset
+    seqs = _raw_sequences(tiny / "dataset" / "tiny" / "tiny.inter", dataset)
+    for period, (lo, hi) in ((valid, (0.7, 0.8)), (test, (0.8, 1.0))):
+        for row, user in enumerate(period.users.tolist()):
+            seq = seqs[user]
+            begin, end = int(len(seq) * lo), int(len(seq) * hi)
+            window = period.windows[row, :period.lengths[row]].tolist()
+            assert window == seq[:begin][-5:]
+            ex = period.excluded[1][period.excluded[0][row]:period.excluded[0][row + 1]].tolist()
+            rel = period.relevant[1][period.relevant[0][row]:period.relevant[0][row + 1]].tolist()
+            assert ex == sorted(set(seq[:begin])) and rel == sorted(set(seq[begin:end]))
+    train_users = dataset.inter_feat["user_id"].tolist()
+    train_targets = dataset.inter_feat["item_id"].tolist()
+    for user in set(train_users):
+        n_train = int(len(seqs[user]) * 0.7)
+        mine = [t for u, t in zip(train_users, train_targets) if u == user]
+        assert mine == seqs[user][1:n_train]  # training targets: the first 70% only
+
+
+def test_training_items_are_never_recommended(tiny):
+    config, train, valid, test = prepare("Caser", "tiny", config_dict=tiny_config_dict(tiny, eval_protocol="paper"))
+    result = train_and_test(config, train, valid, test)
+    model = result["trainer"].model.eval()
+    assert set(result["test_result"]) == {"precision@3", "precision@5", "precision@10", "ndcg@3", "ndcg@5",
+                                          "ndcg@10", "map"}
+    for batch in test:
+        scores = test.scores(model, batch, "cpu")
+        top = scores.topk(10, dim=1).indices
+        _, (ex_row, ex_flat), _, rows = batch
+        seen = torch.zeros_like(scores, dtype=torch.bool)
+        seen[ex_row, test.excluded[1][ex_flat]] = True
+        assert not seen.gather(1, top).any()
+
+
+def test_bad_protocol_settings_are_refused(tiny):
+    with pytest.raises(ConfigError, match="eval_protocol"):
+        prepare("Caser", "tiny", config_dict=tiny_config_dict(tiny, eval_protocol="loo"))
+    with pytest.raises(ConfigError, match="paper_split"):
+        prepare("Caser", "tiny", config_dict=tiny_config_dict(tiny, eval_protocol="paper", paper_split=[0.7, 0.2]))
