@@ -58,17 +58,23 @@ def test_installed_package_finds_its_properties():
     assert {"Caser", "CaserRD", "Fossil", "FossilRD"} <= set(recbole_rd.utils.plugin_model_names())
 
 
-def test_compare_writes_table_files(tiny, tmp_path):
+def test_compare_writes_table_significance_and_plot(tiny, tmp_path):
     from recbole_rd.quick_start.compare import compare
 
-    rows = compare("Caser", "tiny", config_dict=tiny_config_dict(tiny, epochs=1, K=5),
-                   results_dir=tmp_path / "results")
-    assert [r["model"] for r in rows] == ["Caser-T", "Caser-S", "Caser-RD"]
+    messages = []
+    rows = compare("Caser", "tiny", config_dict=tiny_config_dict(tiny, epochs=1, K=5), baselines=["Pop"],
+                   results_dir=tmp_path / "results", seeds=(1, 2), progress=messages.append)
+    assert [r["model"] for r in rows] == ["Caser-T", "Caser-S", "Caser-RD", "Pop"]
     assert rows[1]["parameters"] < rows[0]["parameters"] and rows[0]["time_vs_teacher"] == 1.0
-    md = (tmp_path / "results" / "tiny-Caser-compare.md").read_text()
-    csv_text = (tmp_path / "results" / "tiny-Caser-compare.csv").read_text()
-    assert md.count("\n") == 5 and "Caser-RD" in md
-    assert csv_text.splitlines()[0].startswith("model,d,parameters,")
+    assert " ± " in rows[0]["map"] and set(rows[0]) >= {"precision@3", "ndcg@10", "map"}
+    assert "[seed 2] 4/4 training Pop" in messages
+    stem = tmp_path / "results" / "tiny-Caser-compare"
+    md = stem.with_suffix(".md").read_text()
+    assert md.count("\n") == 6 and "Caser-RD" in md
+    assert stem.with_suffix(".csv").read_text().splitlines()[0].startswith("model,d,parameters,")
+    tests = (tmp_path / "results" / "tiny-Caser-compare-significance.md").read_text()
+    assert tests.count("RD vs S") == 7 and tests.count("RD vs T") == 7
+    assert stem.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_same_seed_gives_same_metrics(tiny):
