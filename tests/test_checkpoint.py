@@ -89,3 +89,20 @@ def test_recbole_builtin_model_checkpoint_loads_safely(tiny):
         tiny, epochs=1, MAX_ITEM_LIST_LENGTH=5))
     state = load_checkpoint(result["checkpoint"])
     assert state["model"] == "GRU4Rec" and "gru_layers.weight_ih_l0" in state["state_dict"]
+
+
+def test_interrupted_training_resumes_to_the_same_result(tiny):
+    from pathlib import Path
+
+    base = tiny_config_dict(tiny, stopping_step=100, K=5, dynamic_start_epoch=1)
+    whole = run_recbole_rd("CaserRD", "tiny", config_dict={**base, "epochs": 4})
+    teacher = whole["teacher"]["checkpoint"]
+    full = run_recbole_rd("CaserRD", "tiny", config_dict={**base, "epochs": 4, "teacher_checkpoint": teacher})
+    first = run_recbole_rd("CaserRD", "tiny", config_dict={**base, "epochs": 2, "teacher_checkpoint": teacher})
+    last = first["checkpoint"] + ".last"
+    assert Path(last).is_file() and load_checkpoint(last)["epoch"] == 1
+    resumed = run_recbole_rd("CaserRD", "tiny", config_dict={
+        **base, "epochs": 4, "teacher_checkpoint": teacher, "resume_from": last})
+    assert resumed["trainer"].start_epoch == 2
+    assert resumed["test_result"] == full["test_result"]
+    torch.testing.assert_close(resumed["trainer"].model.W2.weight, full["trainer"].model.W2.weight)

@@ -135,3 +135,18 @@ def test_real_foursquare_nyc_converts_and_trains(tmp_path):
     result = run_recbole_rd("Caser", "foursquare", config_dict=tiny_config_dict(
         tmp_path, epochs=1, train_batch_size=512, eval_batch_size=4096))
     assert result["test_result"]["hit@10"] > 0.05
+
+
+def test_non_numeric_timestamps_and_too_long_window_are_reported(tmp_path):
+    from recbole_rd.utils import ConfigError
+
+    folder = tmp_path / "dataset" / "badtime"
+    folder.mkdir(parents=True)
+    (folder / "badtime.inter").write_text("user_id:token\titem_id:token\ttimestamp:float\n1\t2\tmonday\n")
+    with pytest.raises(DatasetError, match="could not read dataset 'badtime'"):
+        prepare("Caser", "badtime", config_dict=tiny_config_dict(tmp_path))
+    from conftest import write_tiny
+
+    write_tiny(tmp_path, name="short", min_len=4, max_len=6)
+    with pytest.raises(ConfigError, match="L: window 8 is longer than every training history"):
+        run_recbole_rd("Caser", "short", config_dict=tiny_config_dict(tmp_path, L=8, user_inter_num_interval="[0,inf)"))

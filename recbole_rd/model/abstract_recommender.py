@@ -50,6 +50,12 @@ class WindowRecommender(SequentialRecommender):
                 f"train_neg_sample_args: {type(self).__name__} samples its own negatives "
                 f"(neg_samples); set 'train_neg_sample_args: ~' (got distribution={sampling!r})"
             )
+        feat = dataset.inter_feat
+        if self.ITEM_SEQ_LEN in feat and len(feat) and int(feat[self.ITEM_SEQ_LEN].max()) < self.L:
+            raise ConfigError(
+                f"L: window {self.L} is longer than every training history (at most "
+                f"{int(feat[self.ITEM_SEQ_LEN].max())} items before a target); lower L or keep longer users "
+                f"(user_inter_num_interval)")
         self.n_users = dataset.user_num
         self.history = UserHistory.from_dataset(dataset, self.USER_ID, self.ITEM_ID, self.ITEM_SEQ)
 

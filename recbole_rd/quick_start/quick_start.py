@@ -21,7 +21,10 @@ def checkpoint_path(config, tag):
 
 def train_and_test(config, train_data, valid_data, test_data, tag=None, saved=True):
     """Build ``config['model']`` on the training split, fit with early stopping on
-    validation, reload the best checkpoint and test. Returns a result dict."""
+    validation, reload the best checkpoint and test. Returns a result dict.
+
+    ``resume_from`` (config key): a ``.last`` checkpoint of an interrupted run to continue.
+    """
     logger = getLogger()
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
     model_class = get_model(config["model"])
@@ -29,6 +32,8 @@ def train_and_test(config, train_data, valid_data, test_data, tag=None, saved=Tr
     logger.info(model)
     trainer = get_trainer(config["MODEL_TYPE"], config["model"], model_class)(config, model)
     trainer.saved_model_file = checkpoint_path(config, tag or f"d{config['embedding_size']}")
+    if config["resume_from"]:
+        trainer.resume_checkpoint(config["resume_from"])
     best_valid_score, best_valid_result = trainer.fit(
         train_data, valid_data, saved=saved, show_progress=config["show_progress"])
     test_result = trainer.evaluate(test_data, load_best_model=saved, show_progress=config["show_progress"])

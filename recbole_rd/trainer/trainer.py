@@ -1,9 +1,12 @@
-"""RecBole's Trainer with checkpoints that load safely (``weights_only``)."""
+"""RecBole's Trainer with checkpoints that load safely (``weights_only``) and exact resume."""
 
+import torch
 from recbole.trainer import Trainer
 
-from recbole_rd.data.paper_protocol import PeriodEvalData
 from recbole_rd.checkpoint import dataset_fingerprint, load_checkpoint, load_weights, save_checkpoint
+from recbole_rd.data.paper_protocol import PeriodEvalData
+
+LAST_SUFFIX = ".last"
 
 
 class SafeCheckpointMixin:
@@ -12,25 +15,53 @@ class SafeCheckpointMixin:
     RecBole pickles its whole ``Config`` into checkpoints, which ``torch.load``
     refuses since torch 2.6; this trainer saves the model's hyper-parameters and
     a dataset fingerprint instead, and reloads with ``weights_only=True``.
+
+    Besides the best model (``saved_model_file``), the state after every evaluated
+    epoch goes to ``saved_model_file + '.last'`` (weights, optimizer, early-stopping
+    counters, random-number states): :meth:`resume_checkpoint` on it continues the
+    run exactly as if it had not been interrupted.
     """
 
     dataset_fp = None
+    _pending_rng = None  # (torch, loader) states restored when fit starts
 
     def fit(self, train_data, valid_data=None, verbose=True, saved=True, show_progress=False, callback_fn=None):
         self.dataset_fp = dataset_fingerprint(train_data._dataset)
-        return super().fit(train_data, valid_data, verbose, saved, show_progress, callback_fn)
+        if self._pending_rng is not None:
+            torch.set_rng_state(self._pending_rng[0])
+            train_data.generator.set_state(self._pending_rng[1])
+            self._pending_rng = None
+
+        def after_validation(epoch_idx, valid_score):
+            if saved:
+                self._save_last(epoch_idx, train_data)
+            if callback_fn:
+                callback_fn(epoch_idx, valid_score)
+
+        return super().fit(train_data, valid_data, verbose, saved, show_progress, after_validation)
+
+    def _is_writer(self):
+        return self.config["single_spec"] or self.config["local_rank"] == 0
 
     def _save_checkpoint(self, epoch, verbose=True, **kwargs):
-        if not self.config["single_spec"] and self.config["local_rank"] != 0:
+        if not self._is_writer():
             return
         path = kwargs.pop("saved_model_file", self.saved_model_file)
-        save_checkpoint(
-            path, self.model, self.config, self.dataset_fp,
-            epoch=epoch, cur_step=self.cur_step, best_valid_score=float(self.best_valid_score),
-            optimizer=self.optimizer.state_dict(),
-        )
+        save_checkpoint(path, self.model, self.config, self.dataset_fp, **self._training_state(epoch))
         if verbose:
             self.logger.info(f"Saving current: {path}")
+
+    def _training_state(self, epoch):
+        return {"epoch": epoch, "cur_step": self.cur_step, "best_valid_score": float(self.best_valid_score),
+                "optimizer": self.optimizer.state_dict()}
+
+    def _save_last(self, epoch, train_data):
+        if not self._is_writer():
+            return
+        best = None if self.best_valid_result is None else {k: float(v) for k, v in self.best_valid_result.items()}
+        save_checkpoint(self.saved_model_file + LAST_SUFFIX, self.model, self.config, self.dataset_fp,
+                        **self._training_state(epoch), best_valid_result=best, best_model_file=self.saved_model_file,
+                        torch_rng=torch.get_rng_state(), loader_rng=train_data.generator.get_state())
 
     def load_model(self, path):
         """Load weights saved by this trainer into the model; return the checkpoint."""
@@ -39,12 +70,16 @@ class SafeCheckpointMixin:
         return state
 
     def resume_checkpoint(self, resume_file):
+        """Continue from a checkpoint; a ``.last`` file also restores the random states."""
         state = self.load_model(resume_file)
-        self.saved_model_file = str(resume_file)
+        self.saved_model_file = state.get("best_model_file") or str(resume_file)
         self.start_epoch = state["epoch"] + 1
         self.cur_step = state["cur_step"]
         self.best_valid_score = state["best_valid_score"]
+        self.best_valid_result = state.get("best_valid_result")
         self.optimizer.load_state_dict(state["optimizer"])
+        if "torch_rng" in state:
+            self._pending_rng = (state["torch_rng"].cpu(), state["loader_rng"].cpu())
         self.logger.info(f"Checkpoint loaded. Resume training from epoch {self.start_epoch}")
 
     def evaluate(self, eval_data, load_best_model=True, model_file=None, show_progress=False):
