@@ -21,13 +21,16 @@ def generate_checkins(n_users=1200, n_items=500, min_len=15, max_len=60, seed=20
     """Rows ``(user, item, timestamp)`` as three int arrays, sorted by user then time."""
     rng = np.random.default_rng(seed)
     popularity = 1.0 / np.arange(1, n_items + 1) ** 0.9
-    popularity /= popularity.sum()
+    cdf = np.cumsum(popularity / popularity.sum())
+
+    def popular():
+        return int(min(np.searchsorted(cdf, rng.random()), n_items - 1))
     succ = rng.integers(0, n_items, size=(n_items, successors))
     users, items, times = [], [], []
     for u in range(n_users):
         length = int(rng.integers(min_len, max_len + 1))
         region = rng.integers(0, n_items - region_size)
-        item = int(rng.choice(n_items, p=popularity))
+        item = popular()
         t = int(rng.integers(0, 10_000))
         for _ in range(length):
             users.append(u)
@@ -40,7 +43,7 @@ def generate_checkins(n_users=1200, n_items=500, min_len=15, max_len=60, seed=20
             elif draw < p_follow + p_region:
                 item = int(region + rng.integers(region_size))
             else:
-                item = int(rng.choice(n_items, p=popularity))
+                item = popular()
     return np.array(users), np.array(items), np.array(times)
 
 

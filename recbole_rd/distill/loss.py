@@ -16,7 +16,8 @@ def position_weights(K, lam):
 
 
 def estimate_student_rank(candidate_scores, sample_scores, n_items):
-    """0-based rank of each candidate among ``n_items``, estimated from sampled items:
+    """0-based rank of each candidate among ``n_items``, estimated from items sampled
+    uniformly from the catalogue:
     ``floor((n_items - 1) * #{samples scored above} / epsilon)``. Shapes ``[B, K]``, ``[B, eps]``."""
     above = (sample_scores.unsqueeze(1) > candidate_scores.unsqueeze(2)).sum(2)
     return torch.floor((n_items - 1) * above.float() / sample_scores.size(1))
@@ -75,7 +76,7 @@ class RankingDistillationLoss(nn.Module):
 
     def forward(self, candidate_scores, sample_scores, epoch):
         """``(L_D, weights)`` for the student's scores of the teacher's top-K ``[B, K]``
-        and of ``epsilon`` sampled items ``[B, eps]`` (ignored while position-only)."""
+        and of ``epsilon`` sampled items ``[B, eps]`` (may be None while position-only)."""
         with torch.no_grad():
             w = self.weights(candidate_scores, sample_scores, epoch)
         loss = -(w * F.logsigmoid(candidate_scores)).sum(1).mean()

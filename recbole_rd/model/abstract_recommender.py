@@ -72,24 +72,39 @@ class WindowRecommender(SequentialRecommender):
     def score_all(self, state):
         raise NotImplementedError
 
-    def ranking_loss(self, state, interaction):
-        """The model's own loss L_R on the observed target."""
+    def ranking_loss(self, state, interaction, extra_items=None):
+        """The model's own loss L_R on the observed target, and the scores of
+        ``extra_items`` ``[B, n]`` (or None) computed in the same scoring pass."""
         pos = interaction[self.POS_ITEM_ID].unsqueeze(1)
+        n_extra = 0 if extra_items is None else extra_items.size(1)
         if self.loss_type == "CE":
-            return F.cross_entropy(self.score_all(state), pos.squeeze(1))
+            logits = self.score_all(state)
+            extra = None if extra_items is None else logits.gather(1, extra_items)
+            return F.cross_entropy(logits, pos.squeeze(1)), extra
         neg = self.history.sample_negatives(interaction[self.USER_ID], self.neg_samples)
-        pos_score, neg_score = self.score(state, torch.cat([pos, neg], 1)).split([1, self.neg_samples], 1)
+        items = torch.cat([pos, neg] + ([extra_items] if n_extra else []), 1)
+        pos_score, neg_score, extra = self.score(state, items).split([1, self.neg_samples, n_extra], 1)
         if self.loss_type == "BPR":
-            return -F.logsigmoid(pos_score - neg_score).mean()
-        return -(F.logsigmoid(pos_score).sum(1) + F.logsigmoid(-neg_score).sum(1)).mean()
+            loss = -F.logsigmoid(pos_score - neg_score).mean()
+        else:
+            loss = -(F.logsigmoid(pos_score).sum(1) + F.logsigmoid(-neg_score).sum(1)).mean()
+        return loss, (extra if extra_items is not None else None)
 
     def calculate_loss(self, interaction):
-        return self.ranking_loss(self.encode(interaction), interaction)
+        return self.ranking_loss(self.encode(interaction), interaction)[0]
 
-    def ranking_loss_and_scores(self, interaction, items):
-        """L_R and the scores of extra ``items`` ``[B, n]`` from one forward pass."""
+    def ranking_loss_and_scores(self, interaction, items, frozen_items=None):
+        """``(L_R, scores of items, scores of frozen_items)`` from one forward pass.
+
+        ``items`` ``[B, n]`` are scored with the loss (gradients flow); ``frozen_items``
+        ``[B, m]`` (or None) without gradients, which keeps their backward cost away.
+        """
         state = self.encode(interaction)
-        return self.ranking_loss(state, interaction), self.score(state, items)
+        loss, scores = self.ranking_loss(state, interaction, items)
+        if frozen_items is None or frozen_items.size(1) == 0:
+            return loss, scores, None
+        with torch.no_grad():
+            return loss, scores, self.score(state, frozen_items)
 
     def predict(self, interaction):
         items = interaction[self.ITEM_ID].unsqueeze(1)

@@ -87,10 +87,13 @@ class UserHistory(nn.Module):
         row_pos, flat = ragged_rows(self.indptr, users)
         return row_pos, self.items[flat]
 
+    def sample_uniform(self, users, n):
+        """``[len(users), n]`` items drawn uniformly from all real items (seen ones too)."""
+        return torch.randint(1, self.n_items, (users.numel(), n), device=users.device)
+
     def sample_negatives(self, users, n, max_rounds=20):
         """``[len(users), n]`` items drawn uniformly among items the user never saw."""
-        shape = (users.numel(), n)
-        sample = torch.randint(1, self.n_items, shape, device=users.device)
+        sample = self.sample_uniform(users, n)
         for _ in range(max_rounds):
             seen = self.contains(users, sample)
             if not bool(seen.any()):

@@ -65,12 +65,11 @@ class DistillTrainer(SafeTrainer):
 
     def distillation_loss(self, interaction):
         """``(L_R, alpha * L_D)`` of one batch; RecBole sums and logs both parts."""
-        model, K = self.model, self.distill_loss.K
+        model = self.model
         candidates = self.topk[interaction[INSTANCE_ID]]
         eps = self.distill_loss.epsilon if self.distill_loss.is_dynamic(self.epoch) else 0
-        samples = model.history.sample_negatives(interaction[model.USER_ID], eps)
-        l_r, scores = model.ranking_loss_and_scores(interaction, torch.cat([candidates, samples], 1))
-        cand_scores, sample_scores = scores.split([K, eps], 1)
+        samples = model.history.sample_uniform(interaction[model.USER_ID], eps)
+        l_r, cand_scores, sample_scores = model.ranking_loss_and_scores(interaction, candidates, samples)
         l_d, weights = self.distill_loss(cand_scores, sample_scores, self.epoch)
         self.weight_log.append(weights.sum(1).mean().item())
         return l_r, self.alpha * l_d
