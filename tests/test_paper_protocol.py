@@ -50,7 +50,7 @@ def test_periods_use_only_history_before_them_and_exclude_it(tiny):
     for period, (lo, hi) in ((valid, (0.7, 0.8)), (test, (0.8, 1.0))):
         for row, user in enumerate(period.users.tolist()):
             seq = seqs[user]
-            begin, end = int(len(seq) * lo), int(len(seq) * hi)
+            begin, end = int(len(seq) * lo + 1e-9), int(len(seq) * hi + 1e-9)
             window = period.windows[row, :period.lengths[row]].tolist()
             assert window == seq[:begin][-5:]
             ex = period.excluded[1][period.excluded[0][row]:period.excluded[0][row + 1]].tolist()
@@ -59,7 +59,7 @@ def test_periods_use_only_history_before_them_and_exclude_it(tiny):
     train_users = dataset.inter_feat["user_id"].tolist()
     train_targets = dataset.inter_feat["item_id"].tolist()
     for user in set(train_users):
-        n_train = int(len(seqs[user]) * 0.7)
+        n_train = int(len(seqs[user]) * 0.7 + 1e-9)
         mine = [t for u, t in zip(train_users, train_targets) if u == user]
         assert mine == seqs[user][1:n_train]  # training targets: the first 70% only
 

@@ -149,8 +149,9 @@ def paper_data_preparation(config, dataset):
     starts = torch.nonzero(target_pos == 1).squeeze(1)
     seq_users = users[starts]
     n_seq = torch.bincount(users, minlength=dataset.user_num)[seq_users] + 1
-    n_train = (n_seq.double() * split[0]).long().clamp(min=1)
-    n_before_test = (n_seq.double() * (split[0] + split[1])).long().clamp(min=1)
+    # floor(n * ratio), tolerant to 0.7 + 0.1 = 0.7999999999999999
+    n_train = torch.floor(n_seq.double() * split[0] + 1e-9).long().clamp(min=1)
+    n_before_test = torch.floor(n_seq.double() * (split[0] + split[1]) + 1e-9).long().clamp(min=1)
 
     # full sequences as a padded [users, max_len] matrix: first item, then the targets
     row_user = torch.repeat_interleave(torch.arange(len(seq_users)), n_seq - 1)
