@@ -1,0 +1,44 @@
+"""Target 2: an RD epoch (K=10, epsilon=100, hybrid weighting on) costs <= 1.3x an epoch of
+the same student trained alone; the one-off teacher top-K pass is excluded."""
+
+from common import ARGV, best_of, prepared, report
+from recbole_rd.distill.teacher import derived_config
+from recbole_rd.quick_start.quick_start import teacher_config
+from recbole_rd.utils import get_model, get_trainer
+
+TARGET = 1.3
+
+
+def trainer_for(config, train):
+    model_class = get_model(config["model"])
+    model = model_class(config, train._dataset).to(config["device"])
+    return get_trainer(config["MODEL_TYPE"], config["model"], model_class)(config, model)
+
+
+def epoch_seconds(trainer, train):
+    trainer.epoch = 0
+    return best_of(lambda: trainer._train_epoch(train, 0), repeats=3)
+
+
+def measure(base, n_users, n_items):
+    config, train, _, _ = prepared(f"{base}RD", n_users, n_items, K=10, epsilon=100, weighting="hybrid",
+                                   dynamic_start_epoch=0)
+    teacher = trainer_for(teacher_config(config), train)
+    teacher._save_checkpoint(0, verbose=False)
+    config["teacher_checkpoint"] = teacher.saved_model_file
+    student = trainer_for(derived_config(config, model=base), train)
+    distilled = trainer_for(config, train)
+    distilled.prepare_teacher(train)  # the one-off top-K pass, not timed
+    s, rd = epoch_seconds(student, train), epoch_seconds(distilled, train)
+    return {"model": base, "instances": len(train._dataset), "items": train._dataset.item_num,
+            "student_epoch_s": round(s, 2), "rd_epoch_s": round(rd, 2), "ratio": round(rd / s, 3)}
+
+
+def main(users=6000, items=14000):
+    rows = [measure(base, users, items) for base in ("Caser", "Fossil")]
+    report("Distillation overhead per epoch", rows,
+           [(f"{r['model']} RD/student epoch", r["ratio"], f"<= {TARGET}", r["ratio"] <= TARGET) for r in rows])
+
+
+if __name__ == "__main__":
+    main(*map(int, ARGV[:2]))
