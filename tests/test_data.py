@@ -105,17 +105,18 @@ def test_cli_prints_the_helpful_message_not_a_traceback(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
+def assert_refused(tmp_path, name, inter_text, match):
+    folder = tmp_path / "dataset" / name
+    folder.mkdir(parents=True)
+    (folder / f"{name}.inter").write_text(inter_text)
+    with pytest.raises(DatasetError, match=match):
+        prepare("Caser", name, config_dict=tiny_config_dict(tmp_path))
+
+
 def test_empty_file_and_missing_columns_are_reported(tmp_path):
-    folder = tmp_path / "dataset" / "empty"
-    folder.mkdir(parents=True)
-    (folder / "empty.inter").write_text("user_id:token\titem_id:token\ttimestamp:float\n")
-    with pytest.raises(DatasetError, match="empty"):
-        prepare("Caser", "empty", config_dict=tiny_config_dict(tmp_path))
-    folder = tmp_path / "dataset" / "nocol"
-    folder.mkdir(parents=True)
-    (folder / "nocol.inter").write_text("user_id:token\tvenue:token\ttimestamp:float\n1\t2\t3\n")
-    with pytest.raises(DatasetError, match=r"lacks column\(s\) \['item_id'\]"):
-        prepare("Caser", "nocol", config_dict=tiny_config_dict(tmp_path))
+    assert_refused(tmp_path, "empty", "user_id:token\titem_id:token\ttimestamp:float\n", "empty")
+    assert_refused(tmp_path, "nocol", "user_id:token\tvenue:token\ttimestamp:float\n1\t2\t3\n",
+                   r"lacks column\(s\) \['item_id'\]")
 
 
 def test_sample_is_seeded_and_generated_when_absent(tmp_path):
@@ -140,11 +141,8 @@ def test_real_foursquare_nyc_converts_and_trains(tmp_path):
 def test_non_numeric_timestamps_and_too_long_window_are_reported(tmp_path):
     from recbole_rd.utils import ConfigError
 
-    folder = tmp_path / "dataset" / "badtime"
-    folder.mkdir(parents=True)
-    (folder / "badtime.inter").write_text("user_id:token\titem_id:token\ttimestamp:float\n1\t2\tmonday\n")
-    with pytest.raises(DatasetError, match="could not read dataset 'badtime'"):
-        prepare("Caser", "badtime", config_dict=tiny_config_dict(tmp_path))
+    assert_refused(tmp_path, "badtime", "user_id:token\titem_id:token\ttimestamp:float\n1\t2\tmonday\n",
+                   "could not read dataset 'badtime'")
     from conftest import write_tiny
 
     write_tiny(tmp_path, name="short", min_len=4, max_len=6)
