@@ -123,6 +123,8 @@ def test_bad_model_keys_raise_clear_errors(tiny_data):
         Caser(derived_config(config, loss_type="hinge"), train._dataset)
     with pytest.raises(ConfigError, match="L: window 9"):
         Caser(derived_config(config, L=9), train._dataset)
+    with pytest.raises(ConfigError, match="T: only T=1"):
+        Caser(derived_config(config, T=3), train._dataset)
     with pytest.raises(ConfigError, match="ac_fc"):
         Caser(derived_config(config, ac_fc="softplus"), train._dataset)
     with pytest.raises(ConfigError, match="train_neg_sample_args"):

@@ -40,6 +40,9 @@ class WindowRecommender(SequentialRecommender):
                 f"L: window {self.L} is longer than MAX_ITEM_LIST_LENGTH={self.max_seq_length}; "
                 f"raise MAX_ITEM_LIST_LENGTH or lower L"
             )
+        if config["T"] not in (None, 1):
+            raise ConfigError(f"T: only T=1 target per instance is supported so far (got {config['T']!r}); "
+                              f"every later target is still a training instance of its own")
         self.loss_type = str(config["loss_type"] or "BCE").upper()
         if self.loss_type not in LOSS_TYPES:
             raise ConfigError(f"loss_type: '{config['loss_type']}' is not one of {list(LOSS_TYPES)}")
