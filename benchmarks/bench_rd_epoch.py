@@ -2,6 +2,7 @@
 the same student trained alone; the one-off teacher top-K pass is excluded."""
 
 from common import ARGV, best_of, prepared, report
+from recbole_rd.checkpoint import dataset_fingerprint
 from recbole_rd.distill.teacher import derived_config
 from recbole_rd.quick_start.quick_start import teacher_config
 from recbole_rd.utils import get_model, get_trainer
@@ -15,6 +16,14 @@ def trainer_for(config, train):
     return get_trainer(config["MODEL_TYPE"], config["model"], model_class)(config, model)
 
 
+def save_untrained_teacher(config, train):
+    """A teacher checkpoint (weights as initialised: the timing does not depend on them)."""
+    teacher = trainer_for(teacher_config(config), train)
+    teacher.dataset_fp = dataset_fingerprint(train._dataset)
+    teacher._save_checkpoint(0, verbose=False)
+    return teacher
+
+
 def epoch_seconds(trainer, train):
     trainer.epoch = 0
     return best_of(lambda: trainer._train_epoch(train, 0), repeats=3)
@@ -23,8 +32,7 @@ def epoch_seconds(trainer, train):
 def measure(base, n_users, n_items):
     config, train, _, _ = prepared(f"{base}RD", n_users, n_items, K=10, epsilon=100, weighting="hybrid",
                                    dynamic_start_epoch=0)
-    teacher = trainer_for(teacher_config(config), train)
-    teacher._save_checkpoint(0, verbose=False)
+    teacher = save_untrained_teacher(config, train)
     config["teacher_checkpoint"] = teacher.saved_model_file
     student = trainer_for(derived_config(config, model=base), train)
     distilled = trainer_for(config, train)

@@ -3,16 +3,14 @@
 
 import time
 
-from bench_rd_epoch import epoch_seconds, trainer_for
+from bench_rd_epoch import epoch_seconds, save_untrained_teacher, trainer_for
 from common import peak_rss_mib, prepared, report
 from recbole_rd.distill.teacher import SCORE_BUDGET, teacher_topk
-from recbole_rd.quick_start.quick_start import teacher_config
 
 
 def measure(n_items, n_users=3000):
     config, train, _, _ = prepared("CaserRD", n_users, n_items, K=10, epsilon=100, dynamic_start_epoch=0)
-    teacher = trainer_for(teacher_config(config), train)
-    teacher._save_checkpoint(0, verbose=False)
+    teacher = save_untrained_teacher(config, train)
     start = time.perf_counter()
     teacher_topk(teacher.model.eval(), train._dataset, 10, config["device"])
     topk_s = time.perf_counter() - start

@@ -58,4 +58,6 @@ class Fossil(WindowRecommender):
         scores = torch.addmm(self.item_bias.weight.t(), h, self.item_out.weight.t())
         row, items = self.history.rows(user)
         self_sim = (self.item_out(items) * self.item_in(items)).sum(-1)
-        return scores.index_put((row, items), -scale[row] * self_sim, accumulate=True)
+        # (row, item) pairs are unique: a plain in-place update, no accumulate (slow on CPU)
+        scores[row, items] -= scale[row] * self_sim
+        return scores
