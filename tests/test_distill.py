@@ -190,3 +190,11 @@ def test_train_and_test_helper_is_shared(tiny_data):
     config, train, valid, test = tiny_data
     result = train_and_test(derived_config(config, epochs=1), train, valid, test)
     assert result["checkpoint"].endswith(".pth")
+
+
+def test_bad_distillation_keys_fail_before_the_teacher_is_trained(tiny):
+    with pytest.raises(ConfigError, match="^K:"):
+        run_recbole_rd("CaserRD", "tiny", config_dict=tiny_config_dict(tiny, K=0))
+    with pytest.raises(ConfigError, match="^alpha:"):
+        run_recbole_rd("CaserRD", "tiny", config_dict=tiny_config_dict(tiny, alpha=-0.5))
+    assert not list((tiny / "saved").glob("Caser-tiny-teacher-*"))

@@ -18,6 +18,7 @@ import torch
 from recbole_rd.config import Config
 from recbole_rd.data.paper_protocol import PeriodEvalData
 from recbole_rd.distill.teacher import derived_config
+from recbole_rd.trainer.distill_trainer import check_distillation_config
 from recbole_rd.quick_start.quick_start import prepare, teacher_config, train_and_test
 from recbole_rd.utils import ConfigError, atomic_write
 
@@ -77,6 +78,7 @@ def train_all(base_model, seed, dataset, config_file_list, config_dict, baseline
     """Results of teacher, student, RD student and baselines for one seed."""
     config, train, valid, test = prepare(f"{base_model}RD", dataset, config_file_list,
                                          {**config_dict, "seed": seed})
+    check_distillation_config(config, train._dataset.item_num)
     jobs = [(f"{base_model}-T", teacher_config(config), "teacher"),
             (f"{base_model}-S", derived_config(config, model=base_model), "student"),
             (f"{base_model}-RD", config, "rd")]

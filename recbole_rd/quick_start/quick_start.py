@@ -10,6 +10,7 @@ from recbole_rd.config import Config
 from recbole_rd.data import create_dataset, data_preparation
 from recbole_rd.data.paper_protocol import PROTOCOLS, paper_data_preparation
 from recbole_rd.distill.teacher import derived_config
+from recbole_rd.trainer.distill_trainer import check_distillation_config
 from recbole_rd.utils import ConfigError, get_model, get_trainer
 
 
@@ -85,7 +86,10 @@ def run_recbole_rd(model=None, dataset=None, config_file_list=None, config_dict=
     """
     config, train_data, valid_data, test_data = prepare(model, dataset, config_file_list, config_dict)
     teacher = None
-    if getattr(get_model(config["model"]), "teacher_model", None) and not config["teacher_checkpoint"]:
+    student = getattr(get_model(config["model"]), "teacher_model", None)
+    if student:
+        check_distillation_config(config, train_data._dataset.item_num)  # before any training
+    if student and not config["teacher_checkpoint"]:
         getLogger().info("No teacher_checkpoint given: training the teacher first")
         teacher = train_and_test(teacher_config(config), train_data, valid_data, test_data, tag="teacher")
         config["teacher_checkpoint"] = teacher["checkpoint"]

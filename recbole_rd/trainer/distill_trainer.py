@@ -26,11 +26,8 @@ class DistillTrainer(SafeTrainer):
         if not hasattr(model, "ranking_loss_and_scores"):
             raise ConfigError(f"model: {type(model).__name__} cannot be a distilled student; "
                               f"use CaserRD or FossilRD (students need ranking_loss_and_scores)")
-        alpha = config["alpha"]
-        if not isinstance(alpha, (int, float)) or isinstance(alpha, bool) or alpha < 0:
-            raise ConfigError(f"alpha: {alpha!r} is invalid; allowed: a number >= 0")
-        self.alpha = float(alpha)
-        self.distill_loss = RankingDistillationLoss.from_config(config, model.n_items).to(self.device)
+        self.alpha, self.distill_loss = check_distillation_config(config, model.n_items)
+        self.distill_loss = self.distill_loss.to(self.device)
         self.teacher = self.topk = None
         self.weight_log = []
 
@@ -73,3 +70,11 @@ class DistillTrainer(SafeTrainer):
         l_d, weights = self.distill_loss(cand_scores, sample_scores, self.epoch)
         self.weight_log.append(weights.sum(1).mean().item())
         return l_r, self.alpha * l_d
+
+
+def check_distillation_config(config, n_items):
+    """``(alpha, RankingDistillationLoss)``; raises ConfigError naming a bad key."""
+    alpha = config["alpha"]
+    if not isinstance(alpha, (int, float)) or isinstance(alpha, bool) or alpha < 0:
+        raise ConfigError(f"alpha: {alpha!r} is invalid; allowed: a number >= 0")
+    return float(alpha), RankingDistillationLoss.from_config(config, n_items)
