@@ -55,7 +55,7 @@ class Config(RecBoleConfig):
                 and "train_neg_sample_args" not in self.external_config_dict):
             final["train_neg_sample_args"] = None  # RecBole refuses CE with sampled negatives
         if final.get("L") is not None and "MAX_ITEM_LIST_LENGTH" not in self.external_config_dict:
-            final["MAX_ITEM_LIST_LENGTH"] = max(int(final["L"]), int(final.get("teacher_max_seq_length") or 0))
+            final["MAX_ITEM_LIST_LENGTH"] = int(final["L"])
         return final
 
 
