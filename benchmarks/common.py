@@ -13,6 +13,7 @@ sys.argv = sys.argv[:1]  # RecBole's Config reads sys.argv: keep our arguments o
 
 from recbole_rd.data.generate import generate_checkins, write_atomic_inter  # noqa: E402
 from recbole_rd.quick_start import prepare  # noqa: E402
+from recbole_rd.quick_start.compare import format_table  # noqa: E402
 
 WORKDIR = Path(os.environ.get("RECBOLE_RD_BENCH_DIR", tempfile.gettempdir())) / "recbole-rd-bench"
 
@@ -47,13 +48,8 @@ def peak_rss_mib():
 
 def report(title, rows, checks):
     """Print a Markdown table and the target checks; exit 1 when a target is missed."""
-    keys = list(rows[0])
     print(f"## {title}\n")
-    print("| " + " | ".join(keys) + " |")
-    print("|" + "---|" * len(keys))
-    for row in rows:
-        print("| " + " | ".join(str(row[k]) for k in keys) + " |")
-    print()
+    print(format_table(rows) + "\n")
     failed = False
     for label, value, target, ok in checks:
         print(f"{'PASS' if ok else 'FAIL'}: {label} = {value} (target {target})")

@@ -14,19 +14,16 @@ from recbole.data.interaction import Interaction
 from recbole.data.utils import get_dataloader
 
 from recbole_rd.data.dataset import DatasetError
-from recbole_rd.model.layers import ragged_rows
+from recbole_rd.model.layers import pair_csr, ragged_rows
 from recbole_rd.utils import ConfigError
 
 PAPER_TOPK = (3, 5, 10)
 PROTOCOLS = ("recbole", "paper")
 
 
-def _csr(rows, items, n_rows):
+def _csr(rows, items, n_rows, n_items):
     """CSR (indptr, items) of (row, item) pairs, duplicates removed."""
-    n_items = int(items.max()) + 1 if items.numel() else 1
-    keys = torch.unique(rows * n_items + items)
-    indptr = torch.zeros(n_rows + 1, dtype=torch.long)
-    indptr[1:] = torch.cumsum(torch.bincount(keys // n_items, minlength=n_rows), 0)
+    keys, indptr = pair_csr(rows, items, n_rows, n_items)
     return indptr, keys % n_items
 
 
@@ -182,6 +179,6 @@ def period(dataset, seqs, seq_users, begin, end, window, batch_size):
     # left-aligned window of the last `lengths` items before the period (RecBole's layout)
     idx = (begin - lengths).unsqueeze(1) + torch.arange(window)
     windows = seqs.gather(1, idx.clamp(max=seqs.size(1) - 1)) * (torch.arange(window) < lengths.unsqueeze(1))
-    excluded = _csr(torch.nonzero(before)[:, 0], seqs[before], len(users))
-    relevant = _csr(torch.nonzero(inside)[:, 0], seqs[inside], len(users))
+    excluded = _csr(torch.nonzero(before)[:, 0], seqs[before], len(users), dataset.item_num)
+    relevant = _csr(torch.nonzero(inside)[:, 0], seqs[inside], len(users), dataset.item_num)
     return PeriodEvalData(dataset, users, windows, lengths, excluded, relevant, batch_size)

@@ -41,6 +41,16 @@ def ragged_rows(indptr, rows):
     return row_pos, flat
 
 
+def pair_csr(rows, items, n_rows, n_items):
+    """Sorted unique ``row * n_items + item`` keys of (row, item) pairs, padding item 0
+    dropped, and the CSR ``indptr`` of their rows."""
+    keys = torch.unique(rows.long() * n_items + items.long())
+    keys = keys[keys % n_items != 0]
+    indptr = torch.zeros(n_rows + 1, dtype=torch.long)
+    indptr[1:] = torch.cumsum(torch.bincount(keys // n_items, minlength=n_rows), 0)
+    return keys, indptr
+
+
 class UserHistory(nn.Module):
     """Each user's set of training items, as sorted ``user * n_items + item`` keys and CSR rows.
 
@@ -51,11 +61,7 @@ class UserHistory(nn.Module):
     def __init__(self, users, items, n_users, n_items):
         super().__init__()
         self.n_items = n_items
-        keys = torch.unique(users.long() * n_items + items.long())
-        keys = keys[keys % n_items != 0]  # drop padding
-        counts = torch.bincount(keys // n_items, minlength=n_users)
-        indptr = torch.zeros(n_users + 1, dtype=torch.long)
-        indptr[1:] = torch.cumsum(counts, 0)
+        keys, indptr = pair_csr(users, items, n_users, n_items)
         self.register_buffer("keys", keys, persistent=False)
         self.register_buffer("items", keys % n_items, persistent=False)
         self.register_buffer("indptr", indptr, persistent=False)
