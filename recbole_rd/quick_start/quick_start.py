@@ -1,5 +1,6 @@
 """One-call training and evaluation, mirroring ``recbole.quick_start.run_recbole``."""
 
+import itertools
 import os
 import sys
 from logging import getLogger
@@ -14,9 +15,13 @@ from recbole_rd.trainer.distill_trainer import check_distillation_config
 from recbole_rd.utils import ConfigError, get_model, get_trainer
 
 
+_RUNS = itertools.count()
+
+
 def checkpoint_path(config, tag):
-    """A fresh checkpoint file name: model, dataset, tag, time and process id."""
-    name = f"{config['model']}-{config['dataset']}-{tag}-{get_local_time()}-{os.getpid()}.pth"
+    """A fresh checkpoint file name: model, dataset, tag, time, process id and a counter
+    (two runs in the same second of one process must not share a file)."""
+    name = f"{config['model']}-{config['dataset']}-{tag}-{get_local_time()}-{os.getpid()}-{next(_RUNS)}.pth"
     return os.path.join(config["checkpoint_dir"], name)
 
 
