@@ -5,7 +5,7 @@ import os
 from recbole.config import Config as RecBoleConfig
 from recbole.utils import ModelType
 
-from recbole_rd.utils import RECBOLE_PREFIX, get_model, is_plugin_model, properties_dir
+from recbole_rd.utils import get_model, is_plugin_model, properties_dir
 
 
 class Config(RecBoleConfig):
@@ -57,6 +57,3 @@ class Config(RecBoleConfig):
         if final.get("L") is not None and "MAX_ITEM_LIST_LENGTH" not in self.external_config_dict:
             final["MAX_ITEM_LIST_LENGTH"] = int(final["L"])
         return final
-
-
-__all__ = ["Config", "RECBOLE_PREFIX"]

@@ -8,7 +8,6 @@ from pathlib import Path
 import torch
 
 from recbole_rd.checkpoint import (
-    CheckpointError,
     check_same_data,
     dataset_fingerprint,
     load_checkpoint,
@@ -119,4 +118,4 @@ def teacher_topk_cached(teacher, teacher_path, dataset, K, device, cache_dir):
     return topk, path
 
 
-__all__ = ["CheckpointError", "derived_config", "load_teacher", "teacher_topk", "teacher_topk_cached"]
+__all__ = ["derived_config", "load_teacher", "teacher_topk", "teacher_topk_cached"]
