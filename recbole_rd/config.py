@@ -2,10 +2,12 @@
 
 import os
 
+import torch
 from recbole.config import Config as RecBoleConfig
 from recbole.utils import ModelType
 
-from recbole_rd.utils import get_model, is_plugin_model, properties_dir
+from recbole_rd import distributed
+from recbole_rd.utils import ConfigError, get_model, is_plugin_model, properties_dir
 
 
 class Config(RecBoleConfig):
@@ -19,7 +21,9 @@ class Config(RecBoleConfig):
     * ``properties/dataset/<dataset>.yaml`` is loaded for every model;
     * sequential models with ``loss_type: CE`` get ``train_neg_sample_args: ~``
       unless it is set explicitly (RecBole would refuse the combination);
-    * ``MAX_ITEM_LIST_LENGTH`` follows the model's window ``L`` unless set explicitly.
+    * ``MAX_ITEM_LIST_LENGTH`` follows the model's window ``L`` unless set explicitly;
+    * in DDP mode (``local_rank`` set by the launcher) the process-group backend is
+      ``dist_backend`` (``auto``: nccl on CUDA, gloo on CPU; RecBole hard-codes nccl).
     """
 
     def _get_model_and_dataset(self, model, dataset):
@@ -57,3 +61,29 @@ class Config(RecBoleConfig):
         if final.get("L") is not None and "MAX_ITEM_LIST_LENGTH" not in self.external_config_dict:
             final["MAX_ITEM_LIST_LENGTH"] = int(final["L"])
         return final
+
+    def _init_device(self):
+        final = self.final_config_dict
+        if "local_rank" not in final:
+            return super()._init_device()
+        gpu_id = final["gpu_id"]
+        gpu_id = ",".join(map(str, gpu_id)) if isinstance(gpu_id, (tuple, list)) else str(gpu_id)
+        final["gpu_id"] = gpu_id
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpu_id
+        local_rank, nproc = final["local_rank"], final.get("nproc") or 1
+        cuda = len(gpu_id) > 0 and torch.cuda.is_available()
+        backend = distributed.choose_backend(final.get("dist_backend"), cuda)
+        if cuda and len(gpu_id.split(",")) < nproc:
+            raise ConfigError(f"gpu_id: '{gpu_id}' lists fewer GPUs than nproc={nproc}; give one GPU per "
+                              f"process (e.g. --gpu_id=0,1) or set --gpu_id='' to run on CPU with gloo")
+        if cuda:
+            torch.cuda.set_device(local_rank)
+        else:  # CPU processes share this node's cores instead of each taking all of them
+            torch.set_num_threads(max(1, (os.cpu_count() or 1) // nproc))
+        distributed.init_process_group(backend, local_rank + (final.get("offset") or 0),
+                                       final.get("world_size") or nproc, final.get("ip") or "localhost",
+                                       final.get("port") or 5678)
+        final["device"] = torch.device("cuda", local_rank) if cuda else torch.device("cpu")
+        final["single_spec"] = False
+        if local_rank != 0:  # as RecBole: only rank 0 logs and shows progress
+            final.update(state="error", show_progress=False, verbose=False)

@@ -6,7 +6,9 @@ from recbole_rd.data.convert import ConvertError, convert, main as convert_main
 from recbole_rd.data.dataset import DatasetError
 from recbole_rd.data.generate import generate_checkins
 from recbole_rd.quick_start import prepare, run_recbole_rd
-from conftest import tiny_config_dict
+from conftest import TINY, tiny_config_dict
+from recbole_rd.config import Config
+from recbole_rd.data import create_dataset
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -148,3 +150,38 @@ def test_non_numeric_timestamps_and_too_long_window_are_reported(tmp_path):
     write_tiny(tmp_path, name="short", min_len=4, max_len=6)
     with pytest.raises(ConfigError, match="L: window 8 is longer than every training history"):
         run_recbole_rd("Caser", "short", config_dict=tiny_config_dict(tmp_path, L=8, user_inter_num_interval="[0,inf)"))
+
+
+HUB_FILES = {  # RecBole's hub atomic files: header and item field
+    "foursquare_NYC": ("user_id:token\tvenue_id:token\ttimezone_offset:float\ttimestamp:float\tclick_times:float",
+                       "venue_id"),
+    "foursquare_TKY": ("user_id:token\tvenue_id:token\ttimezone_offset:float\ttimestamp:float\tclick_times:float",
+                       "venue_id"),
+    "gowalla-merged": ("user_id:token\titem_id:token\ttimestamp:float\tlatitude:float\tlongitude:float\t"
+                       "num_repeat:float", "item_id"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HUB_FILES))
+def test_recbole_hub_files_load_with_their_own_columns(tmp_path, name):
+    header, item_field = HUB_FILES[name]
+    users, items, times = generate_checkins(**TINY)
+    extra = {"timezone_offset": -240, "click_times": 1, "latitude": 40.7, "longitude": -74.0, "num_repeat": 1}
+    rows = []
+    for u, i, t in zip(users.tolist(), items.tolist(), times.tolist()):
+        values = {"user_id": u, item_field: i, "timestamp": t, **extra}
+        rows.append("\t".join(str(values[col.split(":")[0]]) for col in header.split("\t")))
+    folder = tmp_path / "dataset" / name
+    folder.mkdir(parents=True)
+    (folder / f"{name}.inter").write_text(header + "\n" + "\n".join(rows) + "\n")
+    config_dict = tiny_config_dict(tmp_path, epochs=1, user_inter_num_interval="[0,inf)",
+                                   item_inter_num_interval="[0,inf)")
+    del config_dict["load_col"]  # the dataset's own YAML says which columns to read
+
+    config = Config("Caser", name, config_dict=config_dict)
+    dataset = create_dataset(config)
+    assert config["ITEM_ID_FIELD"] == item_field and dataset.iid_field == item_field
+    assert dataset.inter_num == len(rows) and dataset.user_num == len(set(users.tolist())) + 1
+    assert "click_times" not in dataset.inter_feat.columns and "num_repeat" not in dataset.inter_feat.columns
+    result = run_recbole_rd("Caser", name, config_dict=config_dict)
+    assert set(result["test_result"]) >= {"ndcg@10", "recall@10"}

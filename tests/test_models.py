@@ -85,6 +85,21 @@ def test_full_sort_predict_equals_predict_item_by_item(tiny_data, model_name):
     torch.testing.assert_close(full, single, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("model_name", ["Caser", "Fossil"])
+def test_shared_item_scores_equal_per_row_scores_and_full_sort(tiny_data, model_name):
+    from recbole_rd.utils import get_model
+
+    config, train, _, test = tiny_data
+    model = get_model(model_name)(derived_config(config, model=model_name, fossil_alpha=0.5), train._dataset).eval()
+    batch = next(iter(test))[0]
+    state = model.encode(batch)
+    items = torch.tensor([3, 1, 7, 3, 20])  # repeats allowed, as in uniform sampling
+    shared = model.score_shared(state, items)
+    per_row = model.score(state, items.expand(len(batch), -1))
+    torch.testing.assert_close(shared, per_row, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(shared, model.full_sort_predict(batch)[:, items], rtol=1e-5, atol=1e-5)
+
+
 def test_fossil_score_matches_hand_formula(tiny_data):
     config, train, _, _ = tiny_data
     config = derived_config(config, model="Fossil", fossil_alpha=0.5, embedding_size=8)

@@ -18,6 +18,9 @@ HOW_TO_GET = {
         "the SNAP Gowalla check-ins (loc-gowalla_totalCheckins.txt)",
         "python -m recbole_rd.data.convert snap-gowalla loc-gowalla_totalCheckins.txt --dataset gowalla",
     ),
+    **{hub: (f"RecBole's atomic file {hub}.inter (RecBole dataset hub, RecSysDatasets)",
+             f"put it at dataset/{hub}/{hub}.inter (it is read as is; no conversion needed)")
+       for hub in ("foursquare_NYC", "foursquare_TKY", "gowalla-merged")},
 }
 _TYPE_TO_CLASS = {
     ModelType.SEQUENTIAL: "SequentialDataset",
@@ -38,7 +41,7 @@ def missing_dataset_message(config):
     lines = [f"dataset '{name}' not found: {path} does not exist (recbole_rd never downloads data)."]
     if name in HOW_TO_GET:
         source, command = HOW_TO_GET[name]
-        lines += [f"Get {source}, then run:", f"  {command}"]
+        lines += [f"Get {source}, then:", f"  {command}"]
     else:
         lines += ["Put a RecBole atomic file there (columns user_id:token item_id:token timestamp:float),",
                   "or convert a raw dump with: python -m recbole_rd.data.convert --help"]

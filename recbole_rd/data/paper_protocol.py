@@ -13,6 +13,7 @@ import torch
 from recbole.data.interaction import Interaction
 from recbole.data.utils import get_dataloader
 
+from recbole_rd import distributed
 from recbole_rd.data.dataset import DatasetError
 from recbole_rd.model.layers import pair_csr, ragged_rows
 from recbole_rd.utils import ConfigError
@@ -53,8 +54,12 @@ class PeriodEvalData:
         return (len(self.users) + self.batch_size - 1) // self.batch_size
 
     def __iter__(self):
-        for start in range(0, len(self.users), self.batch_size):
-            rows = torch.arange(start, min(start + self.batch_size, len(self.users)))
+        return self.batches(0, len(self.users))
+
+    def batches(self, first, stop):
+        """Batches of the users at positions ``first..stop-1``."""
+        for start in range(first, stop, self.batch_size):
+            rows = torch.arange(start, min(start + self.batch_size, stop))
             interaction = Interaction({self.uid: self.users[rows], self.seq_field: self.windows[rows],
                                        self.len_field: self.lengths[rows]})
             yield interaction, ragged_rows(self.excluded[0], rows), ragged_rows(self.relevant[0], rows), rows
@@ -71,20 +76,27 @@ class PeriodEvalData:
     @torch.no_grad()
     def evaluate(self, model, device, per_user=False):
         """Precision@3/5/10, nDCG@3/5/10 and full-ranking MAP, averaged over users
-        (``per_user=True``: a tensor per metric, one value per user)."""
+        (``per_user=True``: a tensor per metric, one value per user).
+
+        In DDP mode each rank scores its share of the users and the sums are
+        all-reduced (``per_user`` then gives this rank's users only).
+        """
         model.eval()
         parts = {name: [] for name in metric_names()}
-        for batch in self:
+        for batch in self.batches(*distributed.shard(len(self.users))):
             scores = self.scores(model, batch, device)
             _, _, (rel_row, rel_flat), _ = batch
             relevant = torch.zeros_like(scores, dtype=torch.bool)
             relevant[rel_row.to(device), self.relevant[1][rel_flat].to(device)] = True
             for name, values in ranking_metrics(scores, relevant).items():
                 parts[name].append(values.cpu())
-        values = {name: torch.cat(v) for name, v in parts.items()}
+        values = {name: torch.cat(v) if v else torch.zeros(0) for name, v in parts.items()}
         if per_user:
             return values
-        return OrderedDict((name, round(float(v.mean()), 4)) for name, v in values.items())
+        sums = torch.tensor([float(v.double().sum()) for v in values.values()] + [len(values["map"])],
+                            dtype=torch.float64)
+        sums = distributed.all_reduce_sum(sums)
+        return OrderedDict((name, round(float(sums[i] / sums[-1]), 4)) for i, name in enumerate(values))
 
 
 def metric_names():

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 
+from recbole_rd import distributed
 from recbole_rd.checkpoint import (
     check_same_data,
     dataset_fingerprint,
@@ -48,23 +49,32 @@ def _targets(interaction, teacher):
 
 
 @torch.no_grad()
-def teacher_topk(teacher, dataset, K, device, chunk_size=None):
-    """``[instances, K]`` teacher top-K item ids of each training instance of ``dataset``,
-    excluding the padding item and the instance's own targets.
+def teacher_topk(teacher, dataset, K, device, chunk_size=None, rows=None):
+    """``[instances, K]`` teacher top-K item ids of each training instance of ``dataset``
+    (or of the instances ``range(*rows)``), excluding the padding item and the
+    instance's own targets.
 
     Scores are computed in chunks of ``chunk_size`` instances (default: as many as fit
     in ``SCORE_BUDGET`` scores), so memory never grows with instances x items.
     """
-    n, n_items = len(dataset), dataset.item_num
+    first, stop = rows or (0, len(dataset))
+    n_items = dataset.item_num
     chunk_size = chunk_size or max(1, min(8192, SCORE_BUDGET // n_items))
-    out = torch.empty(n, K, dtype=torch.long)
-    for start in range(0, n, chunk_size):
-        interaction = dataset.inter_feat[start:start + chunk_size].to(device)
+    out = torch.empty(stop - first, K, dtype=torch.long)
+    for start in range(first, stop, chunk_size):
+        interaction = dataset.inter_feat[start:min(stop, start + chunk_size)].to(device)
         scores = teacher.full_sort_predict(interaction).view(len(interaction), n_items)
         scores[:, 0] = -torch.inf
         scores.scatter_(1, _targets(interaction, teacher), -torch.inf)
-        out[start:start + chunk_size] = scores.topk(K, dim=1).indices.cpu()
+        out[start - first:start - first + len(interaction)] = scores.topk(K, dim=1).indices.cpu()
     return out
+
+
+def sharded_teacher_topk(teacher, dataset, K, device):
+    """:func:`teacher_topk` of all instances; in DDP mode each rank scores its shard and
+    the shards are gathered, so the pass is done once in all, not once per rank."""
+    n = len(dataset)
+    return distributed.gather_shards(teacher_topk(teacher, dataset, K, device, rows=distributed.shard(n)), n)
 
 
 def _file_sha(path):
@@ -102,20 +112,22 @@ def teacher_topk_cached(teacher, teacher_path, dataset, K, device, cache_dir):
     """:func:`teacher_topk`, cached on disk under ``cache_dir`` keyed by :func:`topk_cache_key`.
 
     A changed teacher, dataset or K gives another key; a corrupt file is recomputed.
+    In DDP mode the cache is used only when every rank can read it, and rank 0 writes it.
     """
     logger = getLogger()
     key = topk_cache_key(teacher_path, dataset, K)
     path = Path(cache_dir) / f"teacher-topk-{key[:20]}.pt"
+    topk = _read_cache(path, key, len(dataset), K, dataset.item_num) if path.is_file() else None
+    if distributed.all_ranks_agree(topk is not None):
+        logger.info(f"Teacher top-{K} loaded from cache {path}")
+        return topk, path
     if path.is_file():
-        topk = _read_cache(path, key, len(dataset), K, dataset.item_num)
-        if topk is not None:
-            logger.info(f"Teacher top-{K} loaded from cache {path}")
-            return topk, path
         logger.warning(f"Teacher top-K cache {path} is corrupt or stale: recomputing")
-    topk = teacher_topk(teacher, dataset, K, device)
-    atomic_write(path, lambda f: torch.save({"format": TOPK_CACHE_FORMAT, "key": key, "topk": topk}, f))
+    topk = sharded_teacher_topk(teacher, dataset, K, device)
+    if distributed.rank() == 0:
+        atomic_write(path, lambda f: torch.save({"format": TOPK_CACHE_FORMAT, "key": key, "topk": topk}, f))
     logger.info(f"Teacher top-{K} of {len(dataset)} instances cached in {path}")
     return topk, path
 
 
-__all__ = ["derived_config", "load_teacher", "teacher_topk", "teacher_topk_cached"]
+__all__ = ["derived_config", "load_teacher", "teacher_topk", "sharded_teacher_topk", "teacher_topk_cached"]

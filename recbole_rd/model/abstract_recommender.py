@@ -75,6 +75,11 @@ class WindowRecommender(SequentialRecommender):
     def score_all(self, state):
         raise NotImplementedError
 
+    def score_shared(self, state, items):
+        """``[B, n]`` scores of the same ``items`` ``[n]`` for every row: one matrix product,
+        no ``[B, n, d]`` gather."""
+        raise NotImplementedError
+
     def ranking_loss(self, state, interaction, extra_items=None):
         """The model's own loss L_R on the observed target, and the scores of
         ``extra_items`` ``[B, n]`` (or None) computed in the same scoring pass."""
@@ -100,14 +105,14 @@ class WindowRecommender(SequentialRecommender):
         """``(L_R, scores of items, scores of frozen_items)`` from one forward pass.
 
         ``items`` ``[B, n]`` are scored with the loss (gradients flow); ``frozen_items``
-        ``[B, m]`` (or None) without gradients, which keeps their backward cost away.
+        ``[m]``, the same for every row (or None), without gradients.
         """
         state = self.encode(interaction)
         loss, scores = self.ranking_loss(state, interaction, items)
-        if frozen_items is None or frozen_items.size(1) == 0:
+        if frozen_items is None or frozen_items.numel() == 0:
             return loss, scores, None
         with torch.no_grad():
-            return loss, scores, self.score(state, frozen_items)
+            return loss, scores, self.score_shared(state, frozen_items)
 
     def predict(self, interaction):
         items = interaction[self.ITEM_ID].unsqueeze(1)

@@ -1,3 +1,3 @@
-from recbole_rd.quick_start.quick_start import prepare, run_recbole_rd, train_and_test
+from recbole_rd.quick_start.quick_start import prepare, run, run_recbole_rd, train_and_test
 
-__all__ = ["prepare", "run_recbole_rd", "train_and_test"]
+__all__ = ["prepare", "run", "run_recbole_rd", "train_and_test"]

@@ -21,6 +21,11 @@ def parse_args(argv):
     parser.add_argument("--baselines", default="", help="with --compare: comma-separated RecBole models")
     parser.add_argument("--results_dir", default="results", help="with --compare: output folder")
     parser.add_argument("--seeds", default="2020", help="with --compare: comma-separated seeds")
+    parser.add_argument("--nproc", type=int, default=1, help="DDP: processes on this node (default 1)")
+    parser.add_argument("--world_size", type=int, default=-1, help="DDP: processes on all nodes (default nproc)")
+    parser.add_argument("--ip", default="localhost", help="DDP: address of the rank-0 node")
+    parser.add_argument("--port", default="5678", help="DDP: free port on the rank-0 node")
+    parser.add_argument("--group_offset", type=int, default=0, help="DDP: rank of this node's first process")
     return parser.parse_known_args(argv)[0]
 
 
@@ -28,16 +33,21 @@ def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     files = args.config_files.strip().split(" ") if args.config_files else None
     try:
+        if args.compare and (args.nproc > 1 or args.world_size > 0):
+            raise ValueError("--compare runs in one process; drop --nproc/--world_size "
+                             "(train a single model in DDP mode instead)")
         if args.compare:
             from recbole_rd.quick_start.compare import compare
 
             compare(args.model, args.dataset, files, baselines=[b for b in args.baselines.split(",") if b],
                     results_dir=args.results_dir, seeds=[int(s) for s in args.seeds.split(",")])
         else:
-            from recbole_rd.quick_start import run_recbole_rd
+            from recbole_rd.quick_start import run
 
-            result = run_recbole_rd(model=args.model, dataset=args.dataset, config_file_list=files)
-            print(f"test result: {dict(result['test_result'])}")
+            result = run(args.model, args.dataset, files, nproc=args.nproc, world_size=args.world_size,
+                         ip=args.ip, port=args.port, group_offset=args.group_offset)
+            if result is not None:  # None on nodes without rank 0
+                print(f"test result: {dict(result['test_result'])}")
     except USER_ERRORS as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)

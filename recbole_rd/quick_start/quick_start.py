@@ -7,6 +7,8 @@ from logging import getLogger
 
 from recbole.utils import get_local_time, init_logger, init_seed
 
+from recbole_rd import distributed
+from recbole_rd.checkpoint import CheckpointError
 from recbole_rd.config import Config
 from recbole_rd.data import create_dataset, data_preparation
 from recbole_rd.data.paper_protocol import PROTOCOLS, paper_data_preparation
@@ -20,9 +22,10 @@ _RUNS = itertools.count()
 
 def checkpoint_path(config, tag):
     """A fresh checkpoint file name: model, dataset, tag, time, process id and a counter
-    (two runs in the same second of one process must not share a file)."""
+    (two runs in the same second of one process must not share a file). In DDP mode
+    all ranks get rank 0's name."""
     name = f"{config['model']}-{config['dataset']}-{tag}-{get_local_time()}-{os.getpid()}-{next(_RUNS)}.pth"
-    return os.path.join(config["checkpoint_dir"], name)
+    return distributed.broadcast_object(os.path.join(config["checkpoint_dir"], name))
 
 
 def train_and_test(config, train_data, valid_data, test_data, tag=None, saved=True):
@@ -102,3 +105,60 @@ def run_recbole_rd(model=None, dataset=None, config_file_list=None, config_dict=
     if teacher is not None:
         result["teacher"] = teacher
     return result
+
+
+def run(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True,
+        nproc=1, world_size=-1, ip="localhost", port=5678, group_offset=0):
+    """:func:`run_recbole_rd`, in RecBole's DDP mode when ``nproc > 1`` or ``world_size > 0``
+    (like ``recbole.quick_start.run``): ``nproc`` processes on this node, ranks
+    ``group_offset..group_offset+nproc-1`` of ``world_size``, meeting at ``ip:port``.
+    Returns rank 0's result (without trainer objects), or None on a node without rank 0.
+    A configuration or data error in any process is raised here as a ``ValueError``.
+    """
+    if nproc == 1 and world_size <= 0:
+        return run_recbole_rd(model, dataset, config_file_list, config_dict, saved)
+    import torch.multiprocessing as mp
+
+    queue = mp.get_context("spawn").SimpleQueue()
+    config_dict = {**(config_dict or {}), "nproc": nproc, "world_size": world_size if world_size > 0 else nproc,
+                   "ip": ip, "port": port, "offset": group_offset}
+    try:
+        mp.spawn(run_rank, args=(model, dataset, config_file_list, config_dict, saved, queue), nprocs=nproc)
+    except mp.ProcessRaisedException:
+        errors = [message for kind, message in _drain(queue) if kind == "error"]
+        if errors:
+            raise ValueError(errors[0]) from None
+        raise
+    results = [message for kind, message in _drain(queue) if kind == "result"]
+    return results[0] if results else None
+
+
+def _drain(queue):
+    while not queue.empty():
+        yield queue.get()
+
+
+def run_rank(local_rank, model, dataset, config_file_list, config_dict, saved, queue=None):
+    """One DDP process: :func:`run_recbole_rd` with ``local_rank`` set. Rank 0 puts
+    ``('result', result)`` on ``queue`` (trainer objects dropped: they do not cross
+    processes); a process stopped by a bad config or data puts ``('error', message)``."""
+    try:
+        result = run_recbole_rd(model, dataset, config_file_list, {**config_dict, "local_rank": local_rank}, saved)
+        if distributed.rank() == 0 and queue is not None:
+            queue.put(("result", without_trainers(result)))
+        return result
+    except (ValueError, CheckpointError) as err:  # bad config, data or checkpoint
+        if queue is not None:
+            queue.put(("error", f"process {local_rank}: {err}"))
+        raise
+    finally:
+        if distributed.is_distributed():
+            distributed.dist.destroy_process_group()
+
+
+def without_trainers(result):
+    """``result`` with the ``trainer`` entries (and the teacher's) dropped."""
+    clean = {k: v for k, v in result.items() if k != "trainer"}
+    if "teacher" in clean:
+        clean["teacher"] = without_trainers(clean["teacher"])
+    return clean

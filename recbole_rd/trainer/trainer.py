@@ -2,7 +2,10 @@
 
 import torch
 from recbole.trainer import Trainer
+from recbole.trainer.trainer import AbstractTrainer
+from torch.nn.parallel import DistributedDataParallel
 
+from recbole_rd import distributed
 from recbole_rd.checkpoint import dataset_fingerprint, load_checkpoint, load_weights, save_checkpoint
 from recbole_rd.data.paper_protocol import PeriodEvalData
 
@@ -84,6 +87,7 @@ class SafeCheckpointMixin:
 
     def evaluate(self, eval_data, load_best_model=True, model_file=None, show_progress=False):
         if load_best_model and eval_data:
+            distributed.barrier()  # rank 0 may still be writing the file
             path = model_file or self.saved_model_file
             self.load_model(path)
             self.logger.info(f"Loading model parameters from {path}")
@@ -92,8 +96,25 @@ class SafeCheckpointMixin:
         return super().evaluate(eval_data, load_best_model=False, show_progress=show_progress)
 
 
-class SafeTrainer(SafeCheckpointMixin, Trainer):
-    """RecBole's ``Trainer`` with safe checkpoints (see :class:`SafeCheckpointMixin`)."""
+class DeviceAwareDDP(AbstractTrainer):
+    """RecBole's DDP wrapping, which also works on CPU (gloo): RecBole passes
+    ``device_ids``, which torch accepts for CUDA modules only. Placed after a
+    RecBole trainer in the bases, it replaces ``AbstractTrainer.__init__``."""
+
+    def __init__(self, config, model):
+        self.config = config
+        self.model = model
+        if not config["single_spec"]:
+            cuda = config["device"].type == "cuda"
+            if cuda:
+                self.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+            self.distributed_model = DistributedDataParallel(
+                self.model, device_ids=[config["local_rank"]] if cuda else None)
+
+
+class SafeTrainer(SafeCheckpointMixin, Trainer, DeviceAwareDDP):
+    """RecBole's ``Trainer`` with safe checkpoints (see :class:`SafeCheckpointMixin`)
+    that also runs in DDP mode on CPU."""
 
 
 def safe_trainer_class(recbole_trainer):
@@ -101,5 +122,5 @@ def safe_trainer_class(recbole_trainer):
     if recbole_trainer is Trainer:
         return SafeTrainer
     if issubclass(recbole_trainer, Trainer):
-        return type(f"Safe{recbole_trainer.__name__}", (SafeCheckpointMixin, recbole_trainer), {})
+        return type(f"Safe{recbole_trainer.__name__}", (SafeCheckpointMixin, recbole_trainer, DeviceAwareDDP), {})
     return recbole_trainer

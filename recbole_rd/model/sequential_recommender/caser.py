@@ -63,3 +63,6 @@ class Caser(WindowRecommender):
 
     def score_all(self, state):
         return torch.addmm(self.b2.weight.t(), state, self.W2.weight.t())
+
+    def score_shared(self, state, items):
+        return torch.addmm(self.b2(items).t(), state, self.W2(items).t())

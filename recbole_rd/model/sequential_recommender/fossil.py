@@ -53,6 +53,12 @@ class Fossil(WindowRecommender):
         own = scale.unsqueeze(1) * (out * self.item_in(items)).sum(-1) * self.history.contains(user, items)
         return (out * h.unsqueeze(1)).sum(-1) + self.item_bias(items).squeeze(-1) - own
 
+    def score_shared(self, state, items):
+        (h, scale), user = state
+        out = self.item_out(items)
+        own = (out * self.item_in(items)).sum(-1) * self.history.contains(user, items.expand(len(user), -1))
+        return torch.addmm(self.item_bias(items).t(), h, out.t()) - scale.unsqueeze(1) * own
+
     def score_all(self, state):
         (h, scale), user = state
         scores = torch.addmm(self.item_bias.weight.t(), h, self.item_out.weight.t())

@@ -1,0 +1,95 @@
+"""DDP mode for real: two CPU processes with gloo on loopback."""
+
+import socket
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+from conftest import tiny_config_dict
+
+from recbole_rd import distributed
+from recbole_rd.config import Config
+from recbole_rd.distill.teacher import load_teacher, teacher_topk
+from recbole_rd.quick_start import prepare, run, run_recbole_rd
+from recbole_rd.quick_start.quick_start import run_rank
+
+NPROC = 2
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ddp_config(tmp_path, **overrides):
+    return tiny_config_dict(tmp_path, epochs=1, eval_protocol="paper", nproc=NPROC, world_size=NPROC,
+                            ip="127.0.0.1", port=free_port(), offset=0, **overrides)
+
+
+def _train_rank(local_rank, config_dict, out_dir):
+    result = run_rank(local_rank, "CaserRD", "tiny", None, config_dict, True)
+    trainer = result["trainer"]
+    torch.save({"state": {k: v.detach().clone() for k, v in trainer.model.state_dict().items()},
+                "test": dict(result["test_result"]), "rank": trainer.config["local_rank"],
+                "ddp": hasattr(trainer, "distributed_model") and not trainer.config["single_spec"]},
+               f"{out_dir}/rank{local_rank}.pt")
+
+
+@pytest.fixture
+def teacher(tiny):
+    """A Caser teacher trained for one epoch in this process."""
+    return run_recbole_rd("Caser", "tiny", config_dict=tiny_config_dict(tiny, epochs=1, embedding_size=16))
+
+
+def test_two_gloo_processes_train_caserrd_and_agree(tiny, teacher, tmp_path):
+    config_dict = ddp_config(tiny, teacher_checkpoint=teacher["checkpoint"])
+    mp.spawn(_train_rank, args=(config_dict, str(tmp_path)), nprocs=NPROC)
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(NPROC)]
+    assert [r["rank"] for r in ranks] == [0, 1] and all(r["ddp"] for r in ranks)
+    for name, value in ranks[0]["state"].items():
+        assert torch.equal(value, ranks[1]["state"][name]), f"{name} differs between ranks"
+    assert ranks[0]["test"] == ranks[1]["test"]
+
+    # the sharded top-K pass gathered exactly what one process computes
+    config, train, _, _ = prepare("CaserRD", "tiny", config_dict=tiny_config_dict(tiny, eval_protocol="paper"))
+    single_topk = teacher_topk(load_teacher(config, train._dataset, teacher["checkpoint"])[0],
+                               train._dataset, config["K"], "cpu")
+    (cache,) = (tiny / "saved").glob("teacher-topk-*.pt")
+    assert torch.equal(torch.load(cache, weights_only=True)["topk"], single_topk)
+
+    # the same epoch in one process (same teacher, same seed) lands close by
+    alone = run_recbole_rd("CaserRD", "tiny", config_dict=tiny_config_dict(
+        tiny, epochs=1, eval_protocol="paper", teacher_checkpoint=teacher["checkpoint"]))
+    for metric, value in alone["test_result"].items():
+        assert abs(ranks[0]["test"][metric] - value) < 0.05, metric
+
+
+def test_run_reports_a_bad_config_in_any_process_as_a_value_error(tiny):
+    with pytest.raises(ValueError, match=r"process \d: alpha: -1 is invalid"):
+        run("CaserRD", "tiny", config_dict=tiny_config_dict(tiny, alpha=-1),
+            nproc=NPROC, ip="127.0.0.1", port=free_port())
+
+
+def test_backend_follows_the_device_and_refuses_nccl_on_cpu():
+    assert distributed.choose_backend("auto", cuda=False) == "gloo"
+    assert distributed.choose_backend(None, cuda=True) == "nccl"
+    assert distributed.choose_backend("gloo", cuda=True) == "gloo"
+    with pytest.raises(ValueError, match="dist_backend: nccl needs CUDA"):
+        distributed.choose_backend("nccl", cuda=False)
+    with pytest.raises(ValueError, match="allowed: auto, gloo, nccl"):
+        distributed.choose_backend("mpi", cuda=False)
+
+
+def test_single_process_helpers_are_identities():
+    assert not distributed.is_distributed()
+    assert distributed.shard(7) == (0, 7)
+    part = torch.arange(6).view(3, 2)
+    assert distributed.gather_shards(part, 3) is part
+    assert distributed.broadcast_object("x") == "x"
+    assert distributed.all_ranks_agree(True) and not distributed.all_ranks_agree(False)
+
+
+def test_config_without_local_rank_stays_single_process(tiny):
+    config = Config("CaserRD", "tiny", config_dict=tiny_config_dict(tiny))
+    assert config["single_spec"] and config["device"].type == "cpu" and config["dist_backend"] == "auto"
