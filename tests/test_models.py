@@ -65,6 +65,9 @@ def test_history_membership_and_negatives_never_seen():
     negatives = history.sample_negatives(torch.tensor([1] * 50 + [2] * 50), 3)
     assert negatives.min() >= 1
     assert not history.contains(torch.tensor([1] * 50 + [2] * 50), negatives).any()
+    shared = history.contains_shared(torch.tensor([2, 0, 1, 1]), torch.tensor([3, 2, 3, 5, 1]))
+    assert shared.tolist() == [[False, True, False, False, True], [False] * 5,
+                               [True, False, True, True, False], [True, False, True, True, False]]
 
 
 @pytest.mark.parametrize("model_name", ["Caser", "Fossil"])

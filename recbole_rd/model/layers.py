@@ -88,6 +88,18 @@ class UserHistory(nn.Module):
         pos = torch.searchsorted(self.keys, query).clamp(max=self.keys.numel() - 1)
         return self.keys[pos] == query
 
+    def contains_shared(self, users, items):
+        """``[len(users), len(items)]``: is each of the same ``items`` in each user's history.
+        One pass over these users' histories instead of a search per (user, item)."""
+        row, seen = self.rows(users)
+        unique, inverse = torch.unique(items, return_inverse=True)
+        slot = torch.full((self.n_items,), -1, dtype=torch.long, device=items.device)
+        slot[unique] = torch.arange(len(unique), device=items.device)
+        hit = slot[seen]
+        found = torch.zeros(len(users), len(unique), dtype=torch.bool, device=items.device)
+        found[row[hit >= 0], hit[hit >= 0]] = True
+        return found[:, inverse]
+
     def rows(self, users):
         """(row position in ``users``, item) for every history item of the given users."""
         row_pos, flat = ragged_rows(self.indptr, users)

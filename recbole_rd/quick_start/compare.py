@@ -17,7 +17,7 @@ import torch
 
 from recbole_rd.config import Config
 from recbole_rd.data.paper_protocol import PeriodEvalData
-from recbole_rd.distill.teacher import derived_config
+from recbole_rd.distill.teacher import derived_config, rows_per_block
 from recbole_rd.trainer.distill_trainer import check_distillation_config
 from recbole_rd.quick_start.quick_start import prepare, teacher_config, train_and_test
 from recbole_rd.utils import ConfigError, atomic_write
@@ -32,8 +32,11 @@ def time_topk_lists(model, eval_data, k=10, repeats=3):
     for _ in range(repeats):
         start = time.perf_counter()
         for batch in eval_data:
-            scores = model.full_sort_predict(batch[0].to(device))
-            scores.view(len(batch[0]), -1).topk(k, dim=1)
+            interaction = batch[0].to(device)
+            step = rows_per_block(eval_data._dataset.item_num)
+            for start in range(0, len(interaction), step):
+                part = interaction[start:start + step]
+                model.full_sort_predict(part).view(len(part), -1).topk(k, dim=1)
         if device.type == "cuda":
             torch.cuda.synchronize()
         best = min(best, time.perf_counter() - start)

@@ -56,7 +56,7 @@ class Fossil(WindowRecommender):
     def score_shared(self, state, items):
         (h, scale), user = state
         out = self.item_out(items)
-        own = (out * self.item_in(items)).sum(-1) * self.history.contains(user, items.expand(len(user), -1))
+        own = (out * self.item_in(items)).sum(-1) * self.history.contains_shared(user, items)
         return torch.addmm(self.item_bias(items).t(), h, out.t()) - scale.unsqueeze(1) * own
 
     def score_all(self, state):
