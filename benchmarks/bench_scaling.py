@@ -5,11 +5,12 @@ import time
 
 from bench_rd_epoch import epoch_seconds, save_untrained_teacher, trainer_for
 from common import peak_rss_mib, prepared, report
-from recbole_rd.distill.teacher import SCORE_BUDGET, teacher_topk
+from recbole_rd.distill.teacher import rows_per_block, teacher_topk
 
 
 def measure(n_items, n_users=3000):
-    config, train, _, _ = prepared("CaserRD", n_users, n_items, K=10, epsilon=100, dynamic_start_epoch=0)
+    config, train, _, _ = prepared("CaserRD", n_users, n_items, full_catalogue=True, K=10, epsilon=100,
+                                   dynamic_start_epoch=0)
     teacher = save_untrained_teacher(config, train)
     start = time.perf_counter()
     teacher_topk(teacher.model.eval(), train._dataset, 10, config["device"])
@@ -19,7 +20,7 @@ def measure(n_items, n_users=3000):
     distilled.prepare_teacher(train)
     return {"items": train._dataset.item_num, "instances": len(train._dataset), "topk_pass_s": round(topk_s, 2),
             "rd_epoch_s": round(epoch_seconds(distilled, train), 2), "peak_rss_mib": round(peak_rss_mib()),
-            "max_scores_in_memory": SCORE_BUDGET}
+            "scores_held_at_once": rows_per_block(train._dataset.item_num) * train._dataset.item_num}
 
 
 def main():

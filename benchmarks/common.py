@@ -18,15 +18,23 @@ from recbole_rd.quick_start.compare import format_table  # noqa: E402
 WORKDIR = Path(os.environ.get("RECBOLE_RD_BENCH_DIR", tempfile.gettempdir())) / "recbole-rd-bench"
 
 
-def prepared(model, n_users, n_items, min_len=8, max_len=24, **config):
-    """(config, train, valid, test) on a generated dataset of about ``n_users`` x ``n_items``."""
+def prepared(model, n_users, n_items, min_len=8, max_len=24, full_catalogue=False, **config):
+    """(config, train, valid, test) on a generated dataset of about ``n_users`` x ``n_items``.
+
+    ``full_catalogue``: all ``n_items`` items exist (an item file lists them), not only the
+    ones the generated check-ins happen to visit.
+    """
     name = f"gen-{n_users}-{n_items}-{min_len}-{max_len}"
-    path = WORKDIR / "dataset" / name / f"{name}.inter"
-    if not path.is_file():
-        write_atomic_inter(path, *generate_checkins(n_users=n_users, n_items=n_items, min_len=min_len,
-                                                    max_len=max_len, seed=1))
+    folder = WORKDIR / "dataset" / name
+    if not (folder / f"{name}.inter").is_file():
+        write_atomic_inter(folder / f"{name}.inter", *generate_checkins(
+            n_users=n_users, n_items=n_items, min_len=min_len, max_len=max_len, seed=1))
+    load_col = {"inter": ["user_id", "item_id", "timestamp"]}
+    if full_catalogue:
+        (folder / f"{name}.item").write_text("item_id:token\n" + "".join(f"{i}\n" for i in range(n_items)))
+        load_col["item"] = ["item_id"]
     settings = {"data_path": str(WORKDIR / "dataset"), "checkpoint_dir": str(WORKDIR / "saved"),
-                "load_col": {"inter": ["user_id", "item_id", "timestamp"]}, "state": "ERROR",
+                "load_col": load_col, "state": "ERROR",
                 "show_progress": False, "user_inter_num_interval": "[0,inf)", "item_inter_num_interval": "[0,inf)",
                 "gpu_id": os.environ.get("RECBOLE_RD_GPU", ""), **config}
     return prepare(model, name, config_dict=settings)
@@ -40,6 +48,18 @@ def best_of(fn, repeats=3):
         fn()
         times.append(time.perf_counter() - start)
     return min(times)
+
+
+def best_of_interleaved(fns, repeats=3):
+    """``{name: smallest wall time}`` of the callables ``fns``, called in turn ``repeats``
+    times, so that a change of machine load hits all of them alike."""
+    best = {name: float("inf") for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
 
 
 def peak_rss_mib():
