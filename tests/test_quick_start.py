@@ -82,3 +82,18 @@ def test_same_seed_gives_same_metrics(tiny):
     second = recbole_rd.run_recbole_rd("Caser", "tiny", config_dict=tiny_config_dict(tiny, epochs=2))
     assert first["test_result"] == second["test_result"]
     assert torch.equal(first["trainer"].model.W2.weight, second["trainer"].model.W2.weight)
+
+
+def test_topk_timing_scores_in_blocks_and_returns_seconds(tiny_data, monkeypatch):
+    from recbole_rd.quick_start import compare
+
+    config, train, _, test = tiny_data
+    model = get_model("Caser")(config, train._dataset)
+    sizes = []
+    original = model.full_sort_predict
+    monkeypatch.setattr(model, "full_sort_predict", lambda inter: sizes.append(len(inter)) or original(inter))
+    monkeypatch.setattr(compare, "rows_per_block", lambda n_items: 7)
+    seconds = compare.time_topk_lists(model, test, repeats=2)
+    users = sum(len(batch[0]) for batch in test)
+    assert max(sizes) == 7 and sum(sizes) == 2 * users  # every user, in blocks of 7, twice
+    assert 0 < seconds < 60

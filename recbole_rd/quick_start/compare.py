@@ -31,11 +31,11 @@ def time_topk_lists(model, eval_data, k=10, repeats=3):
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
+        step = rows_per_block(eval_data._dataset.item_num)
         for batch in eval_data:
             interaction = batch[0].to(device)
-            step = rows_per_block(eval_data._dataset.item_num)
-            for start in range(0, len(interaction), step):
-                part = interaction[start:start + step]
+            for first in range(0, len(interaction), step):
+                part = interaction[first:first + step]
                 model.full_sort_predict(part).view(len(part), -1).topk(k, dim=1)
         if device.type == "cuda":
             torch.cuda.synchronize()
