@@ -14,7 +14,7 @@ from recbole_rd.distill import (
 )
 from recbole_rd.distill.teacher import derived_config, load_teacher
 from recbole_rd.quick_start import prepare, run_recbole_rd, train_and_test
-from recbole_rd.utils import ConfigError
+from recbole_rd.utils import ConfigError, get_model
 from conftest import tiny_config_dict, write_tiny
 
 
@@ -103,6 +103,18 @@ def test_topk_never_contains_targets_or_padding_and_is_chunked(tiny_data):
     assert teacher.calls == math.ceil(len(dataset) / 100)
     top = dataset.item_num - 1  # teacher's best item, removed only where it is the target
     assert ((topk[:, 0] == top) == (targets != top)).all()
+
+
+@pytest.mark.parametrize("model_name", ["Caser", "Fossil"])
+def test_topk_over_item_blocks_equals_the_full_ranking(tiny_data, model_name):
+    config, train, _, _ = tiny_data
+    dataset = train._dataset
+    torch.manual_seed(1)
+    model = get_model(model_name)(derived_config(config, model=model_name, fossil_alpha=0.5), dataset).eval()
+    full = teacher_topk(model, dataset, K=6, device="cpu", chunk_size=50, item_block=dataset.item_num)
+    blocks = teacher_topk(model, dataset, K=6, device="cpu", chunk_size=50, item_block=17)
+    assert torch.equal(full, blocks)
+    assert not (blocks == dataset.inter_feat["item_id"].unsqueeze(1)).any() and (blocks > 0).all()
 
 
 def trained_teacher(tmp_path, dataset="tiny", seed=2020):

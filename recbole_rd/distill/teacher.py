@@ -60,25 +60,58 @@ def _targets(interaction, teacher):
 
 
 @torch.no_grad()
-def teacher_topk(teacher, dataset, K, device, chunk_size=None, rows=None):
+def teacher_topk(teacher, dataset, K, device, chunk_size=None, rows=None, item_block=None):
     """``[instances, K]`` teacher top-K item ids of each training instance of ``dataset``
     (or of the instances ``range(*rows)``), excluding the padding item and the
     instance's own targets.
 
-    Scores are computed in chunks of ``chunk_size`` instances (default: as many as fit
-    in ``SCORE_BUDGET`` scores), so memory never grows with instances x items.
+    Scores are computed in chunks of ``chunk_size`` instances (default: see
+    :func:`rows_per_block`), so memory never grows with instances x items. Models with
+    ``score_shared`` (this plugin's) are also scored in blocks of ``item_block`` items when
+    a chunk would hold more than ``SCORE_BUDGET`` scores, so memory stays bounded for
+    any catalogue size.
     """
     first, stop = rows or (0, len(dataset))
     n_items = dataset.item_num
     chunk_size = chunk_size or rows_per_block(n_items)
+    if item_block is None:
+        item_block = max(K, SCORE_BUDGET // chunk_size) if hasattr(teacher, "score_shared") else n_items
     out = torch.empty(stop - first, K, dtype=torch.long)
     for start in range(first, stop, chunk_size):
         interaction = dataset.inter_feat[start:min(stop, start + chunk_size)].to(device)
-        scores = teacher.full_sort_predict(interaction).view(len(interaction), n_items)
-        scores[:, 0] = -torch.inf
-        scores.scatter_(1, _targets(interaction, teacher), -torch.inf)
-        out[start - first:start - first + len(interaction)] = scores.topk(K, dim=1).indices.cpu()
+        if item_block < n_items:
+            top = _topk_by_item_blocks(teacher, interaction, K, n_items, item_block)
+        else:
+            scores = teacher.full_sort_predict(interaction).view(len(interaction), n_items)
+            scores[:, 0] = -torch.inf
+            scores.scatter_(1, _targets(interaction, teacher), -torch.inf)
+            top = scores.topk(K, dim=1).indices
+        out[start - first:start - first + len(interaction)] = top.cpu()
     return out
+
+
+def _topk_by_item_blocks(teacher, interaction, K, n_items, item_block):
+    """Top-K item ids over blocks of ``item_block`` items, merged block by block."""
+    state = teacher.encode(interaction)
+    targets = _targets(interaction, teacher)
+    row = torch.arange(len(interaction), device=targets.device).unsqueeze(1).expand_as(targets)
+    best_scores = best_items = None
+    for low in range(0, n_items, item_block):
+        items = torch.arange(low, min(n_items, low + item_block), device=targets.device)
+        scores = teacher.score_shared(state, items)
+        if low == 0:
+            scores[:, 0] = -torch.inf
+        inside = (targets >= low) & (targets < low + len(items))
+        scores[row[inside], targets[inside] - low] = -torch.inf
+        values, index = scores.topk(min(K, len(items)), dim=1)
+        if best_scores is not None:
+            values, index = torch.cat([best_scores, values], 1), torch.cat([best_items, index + low], 1)
+            values, pick = values.topk(K, dim=1)
+            index = index.gather(1, pick)
+        else:
+            index = index + low
+        best_scores, best_items = values, index
+    return best_items
 
 
 def sharded_teacher_topk(teacher, dataset, K, device):
