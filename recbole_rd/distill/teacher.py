@@ -32,6 +32,12 @@ def rows_per_block(n_items, budget=SCORE_BUDGET):
     return max(MIN_BLOCK_ROWS, min(8192, budget // n_items))
 
 
+def items_per_block(model, n_items, rows, K):
+    """Items scored at once for ``rows`` rows: all of them, or for models with
+    ``score_shared`` as many as keep ``rows x items`` within ``SCORE_BUDGET``."""
+    return max(K, SCORE_BUDGET // rows) if hasattr(model, "score_shared") else n_items
+
+
 def derived_config(config, **overrides):
     """A copy of a RecBole ``Config`` with some keys replaced (the original is untouched)."""
     derived = copy.copy(config)
@@ -74,8 +80,7 @@ def teacher_topk(teacher, dataset, K, device, chunk_size=None, rows=None, item_b
     first, stop = rows or (0, len(dataset))
     n_items = dataset.item_num
     chunk_size = chunk_size or rows_per_block(n_items)
-    if item_block is None:
-        item_block = max(K, SCORE_BUDGET // chunk_size) if hasattr(teacher, "score_shared") else n_items
+    item_block = item_block or items_per_block(teacher, n_items, chunk_size, K)
     out = torch.empty(stop - first, K, dtype=torch.long)
     for start in range(first, stop, chunk_size):
         interaction = dataset.inter_feat[start:min(stop, start + chunk_size)].to(device)
