@@ -93,3 +93,11 @@ def test_single_process_helpers_are_identities():
 def test_config_without_local_rank_stays_single_process(tiny):
     config = Config("CaserRD", "tiny", config_dict=tiny_config_dict(tiny))
     assert config["single_spec"] and config["device"].type == "cpu" and config["dist_backend"] == "auto"
+
+
+def test_more_processes_than_gpus_is_refused_before_joining(tiny, monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # restored after the test
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    with pytest.raises(ValueError, match="gpu_id: '0' lists fewer GPUs than nproc=2"):
+        Config("CaserRD", "tiny", config_dict=tiny_config_dict(tiny, gpu_id="0", local_rank=0, nproc=2, world_size=2))
+    assert not distributed.is_distributed()
