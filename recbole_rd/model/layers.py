@@ -105,16 +105,16 @@ class UserHistory(nn.Module):
         row_pos, flat = ragged_rows(self.indptr, users)
         return row_pos, self.items[flat]
 
-    def sample_uniform(self, users, n):
-        """``[len(users), n]`` items drawn uniformly from all real items (seen ones too)."""
-        return torch.randint(1, self.n_items, (users.numel(), n), device=users.device)
+    def sample_uniform(self, *shape):
+        """Items of the given shape drawn uniformly from all real items (seen ones too)."""
+        return torch.randint(1, self.n_items, shape, device=self.keys.device)
 
     def sample_negatives(self, users, n, max_rounds=20):
         """``[len(users), n]`` items drawn uniformly among items the user never saw."""
-        sample = self.sample_uniform(users, n)
+        sample = self.sample_uniform(users.numel(), n)
         for _ in range(max_rounds):
             seen = self.contains(users, sample)
             if not bool(seen.any()):
                 break
-            sample[seen] = torch.randint(1, self.n_items, (int(seen.sum()),), device=users.device)
+            sample[seen] = self.sample_uniform(int(seen.sum()))
         return sample

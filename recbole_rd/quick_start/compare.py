@@ -29,9 +29,9 @@ def time_topk_lists(model, eval_data, k=10, repeats=3):
     model.eval()
     device = next(model.parameters()).device
     best = float("inf")
+    step = rows_per_block(eval_data._dataset.item_num)
     for _ in range(repeats):
         start = time.perf_counter()
-        step = rows_per_block(eval_data._dataset.item_num)
         for batch in eval_data:
             interaction = batch[0].to(device)
             for first in range(0, len(interaction), step):

@@ -66,7 +66,7 @@ class DistillTrainer(SafeTrainer):
         candidates = self.topk[interaction[INSTANCE_ID]]
         eps = self.distill_loss.epsilon if self.distill_loss.is_dynamic(self.epoch) else 0
         # one uniform sample shared by the batch: each row's rank estimate stays unbiased
-        samples = torch.randint(1, model.n_items, (eps,), device=self.device)
+        samples = model.history.sample_uniform(eps)
         l_r, cand_scores, sample_scores = model.ranking_loss_and_scores(interaction, candidates, samples)
         l_d, weights = self.distill_loss(cand_scores, sample_scores, self.epoch)
         self.weight_log.append(weights.sum(1).mean().item())
