@@ -44,7 +44,9 @@ class SafeCheckpointMixin:
         return super().fit(train_data, valid_data, verbose, saved, show_progress, after_validation)
 
     def _is_writer(self):
-        return self.config["single_spec"] or self.config["local_rank"] == 0
+        """Global rank 0 writes (as the top-K cache): on several nodes each node's local rank 0
+        would otherwise write the same shared files."""
+        return distributed.rank() == 0
 
     def _save_checkpoint(self, epoch, verbose=True, **kwargs):
         if not self._is_writer():
