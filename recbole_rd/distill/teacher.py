@@ -14,6 +14,7 @@ from recbole_rd.checkpoint import (
     load_checkpoint,
     load_weights,
 )
+from recbole_rd.ranking import top_k
 from recbole_rd.utils import atomic_write, get_model
 
 TOPK_CACHE_FORMAT = "recbole-rd-topk/1"
@@ -90,7 +91,7 @@ def teacher_topk(teacher, dataset, K, device, chunk_size=None, rows=None, item_b
             scores = teacher.full_sort_predict(interaction).view(len(interaction), n_items)
             scores[:, 0] = -torch.inf
             scores.scatter_(1, _targets(interaction, teacher), -torch.inf)
-            top = scores.topk(K, dim=1).indices
+            top = top_k(scores, K)[1]
         out[start - first:start - first + len(interaction)] = top.cpu()
     return out
 
@@ -108,7 +109,7 @@ def _topk_by_item_blocks(teacher, interaction, K, n_items, item_block):
             scores[:, 0] = -torch.inf
         inside = (targets >= low) & (targets < low + len(items))
         scores[row[inside], targets[inside] - low] = -torch.inf
-        values, index = scores.topk(min(K, len(items)), dim=1)
+        values, index = top_k(scores, min(K, len(items)))
         if best_scores is not None:
             values, index = torch.cat([best_scores, values], 1), torch.cat([best_items, index + low], 1)
             values, pick = values.topk(K, dim=1)
