@@ -50,8 +50,11 @@ class Fossil(WindowRecommender):
     def score(self, state, items):
         (h, scale), user = state
         out = self.item_out(items)
-        own = scale.unsqueeze(1) * (out * self.item_in(items)).sum(-1) * self.history.contains(user, items)
-        return (out * h.unsqueeze(1)).sum(-1) + self.item_bias(items).squeeze(-1) - own
+        scores = (out * h.unsqueeze(1)).sum(-1) + self.item_bias(items).squeeze(-1)
+        # the own-item term only where the item is in the user's history (few of the pairs)
+        row, col = self.history.contains(user, items).nonzero(as_tuple=True)
+        own = scale[row] * (out[row, col] * self.item_in(items[row, col])).sum(-1)
+        return scores.index_put((row, col), scores[row, col] - own)
 
     def score_shared(self, state, items):
         (h, scale), user = state
