@@ -103,6 +103,25 @@ def test_shared_item_scores_equal_per_row_scores_and_full_sort(tiny_data, model_
     torch.testing.assert_close(shared, model.full_sort_predict(batch)[:, items], rtol=1e-5, atol=1e-5)
 
 
+def test_caser_rows_of_one_user_share_the_user_half_of_the_product(tiny_data):
+    config, train, _, _ = tiny_data
+    model = Caser(derived_config(config, model="Caser"), train._dataset).eval()
+    with torch.no_grad():
+        model.b2.weight.normal_()
+    batch = train._dataset.inter_feat[:200]  # training instances: consecutive rows per user
+    users = batch["user_id"]
+    assert 2 * len(torch.unique_consecutive(users)) <= len(users)  # the per-user path is taken
+    state = model.encode(batch)
+    plain = torch.addmm(model.b2.weight.t(), state[0], model.W2.weight.t())
+    torch.testing.assert_close(model.score_all(state), plain, rtol=1e-5, atol=1e-5)
+    items = torch.tensor([5, 2, 9])
+    torch.testing.assert_close(model.score_shared(state, items), plain[:, items], rtol=1e-5, atol=1e-5)
+    shuffled = batch[torch.randperm(len(batch))]  # users no longer consecutive: one product
+    assert 2 * len(torch.unique_consecutive(shuffled["user_id"])) > len(shuffled)
+    torch.testing.assert_close(model.score_all(model.encode(shuffled)),
+                               torch.addmm(model.b2.weight.t(), model.encode(shuffled)[0], model.W2.weight.t()))
+
+
 def test_fossil_score_matches_hand_formula(tiny_data):
     config, train, _, _ = tiny_data
     config = derived_config(config, model="Fossil", fossil_alpha=0.5, embedding_size=8)

@@ -56,13 +56,29 @@ class Caser(WindowRecommender):
         return torch.cat([z, self.user_embedding(user)], 1)
 
     def encode(self, interaction):
-        return self.forward(interaction[self.USER_ID], self.window(interaction))
+        user = interaction[self.USER_ID]
+        return self.forward(user, self.window(interaction)), user
 
     def score(self, state, items):
-        return torch.baddbmm(self.b2(items), self.W2(items), state.unsqueeze(2)).squeeze(2)
+        return torch.baddbmm(self.b2(items), self.W2(items), state[0].unsqueeze(2)).squeeze(2)
 
     def score_all(self, state):
-        return torch.addmm(self.b2.weight.t(), state, self.W2.weight.t())
+        return self._score_rows(state, self.W2.weight, self.b2.weight)
 
     def score_shared(self, state, items):
-        return torch.addmm(self.b2(items).t(), state, self.W2(items).t())
+        return self._score_rows(state, self.W2(items), self.b2(items))
+
+    def _score_rows(self, state, weight, bias):
+        """``[B, n]`` scores against item vectors ``weight`` ``[n, 2d]`` and ``bias`` ``[n, 1]``.
+
+        Rows of the same user (consecutive, as in the teacher's pass over training
+        instances) share ``P_u . W2_j[d:] + b_j``: computed once per user, which halves
+        the product when users have many rows."""
+        x, user = state
+        users, inverse = torch.unique_consecutive(user, return_inverse=True)
+        if 2 * len(users) > len(user):
+            return torch.addmm(bias.t(), x, weight.t())
+        d = self.embedding_size
+        per_user = torch.addmm(bias.t(), self.user_embedding(users), weight[:, d:].t())
+        # one [B, n] buffer, filled in place (a second one costs ~16K page faults per block)
+        return per_user.index_select(0, inverse).addmm_(x[:, :d], weight[:, :d].t())
