@@ -90,10 +90,10 @@ class Caser(WindowRecommender):
         instances) share ``P_u . W2_j[d:] + b_j``: computed once per user, which halves
         the product when users have many rows."""
         x, user = state
-        users, inverse = torch.unique_consecutive(user, return_inverse=True)
+        users, counts = torch.unique_consecutive(user, return_counts=True)
         if 2 * len(users) > len(user):
             return torch.addmm(bias.t(), x, weight.t())
         d = self.embedding_size
         per_user = torch.addmm(bias.t(), self.user_embedding(users), weight[:, d:].t())
         # one [B, n] buffer, filled in place (a second one costs ~16K page faults per block)
-        return per_user.index_select(0, inverse).addmm_(x[:, :d], weight[:, :d].t())
+        return per_user.repeat_interleave(counts, dim=0).addmm_(x[:, :d], weight[:, :d].t())
