@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from recbole_rd.ranking import GROUPS, MIN_ITEMS, top_k
+from recbole_rd.ranking import GROUP_SIZE, MIN_ITEMS, top_k
 
 
 def assert_same_topk(scores, k):
@@ -22,9 +22,9 @@ def test_equals_torch_topk_on_large_catalogues(n):
 def test_best_items_all_in_one_group_and_in_the_tail():
     n = 8 * 1000 + 5  # width 1000 per group, 5 tail items
     scores = torch.zeros(2, n)
-    width = n // GROUPS
-    group_zero = torch.arange(0, GROUPS * width, width)  # items 0, 1000, ..., 7000: one strided group
-    scores[0, group_zero] = torch.arange(10.0, 10.0 + GROUPS)
+    width = n // GROUP_SIZE
+    group_zero = torch.arange(0, GROUP_SIZE * width, width)  # items 0, 1000, ..., 7000: one strided group
+    scores[0, group_zero] = torch.arange(10.0, 10.0 + GROUP_SIZE)
     scores[0, 5] = 9.5
     scores[0, 1] = 9.0  # the 10th best lies in group 1, behind the 8 of group 0 and item 5
     scores[1, n - 1], scores[1, n - 3] = 7.0, 6.0  # the two best are tail items
@@ -45,6 +45,6 @@ def test_masked_items_are_never_picked_before_finite_ones():
 
 def test_small_catalogues_and_large_k_stay_exact():
     torch.manual_seed(2)
-    for n, k in [(100, 5), (MIN_ITEMS - 1, 10), (MIN_ITEMS, MIN_ITEMS // GROUPS)]:
+    for n, k in [(100, 5), (MIN_ITEMS - 1, 10), (MIN_ITEMS, MIN_ITEMS // GROUP_SIZE)]:
         scores = torch.randn(3, n)
         assert torch.equal(top_k(scores, k)[1], scores.topk(k, dim=1).indices)
