@@ -39,7 +39,7 @@ def measure(base, n_users, n_items):
     distilled.prepare_teacher(train)  # the one-off top-K pass, not timed
     distilled.epoch = 0
     times = best_of_interleaved({"student": lambda: student._train_epoch(train, 0),
-                                 "rd": lambda: distilled._train_epoch(train, 0)}, repeats=3)
+                                 "rd": lambda: distilled._train_epoch(train, 0)}, repeats=5)
     s, rd = times["student"], times["rd"]
     return {"model": base, "instances": len(train._dataset), "items": train._dataset.item_num,
             "student_epoch_s": round(s, 2), "rd_epoch_s": round(rd, 2), "ratio": round(rd / s, 3)}
