@@ -122,7 +122,8 @@ class FusedAdamMixin:
 
     def _build_optimizer(self, **kwargs):
         optimizer = super()._build_optimizer(**kwargs)
-        if type(optimizer) not in (optim.Adam, optim.AdamW) or self.config["fused_optimizer"] is False:
+        wanted = self.config["fused_optimizer"] in (None, True)  # None: key not loaded (RecBole's models)
+        if not wanted or type(optimizer) not in (optim.Adam, optim.AdamW) or len(optimizer.param_groups) != 1:
             return optimizer
         group = optimizer.param_groups[0]
         try:
@@ -132,7 +133,7 @@ class FusedAdamMixin:
 
 
 class SafeTrainer(SafeCheckpointMixin, FusedAdamMixin, Trainer, DeviceAwareDDP):
-    """RecBole's ``Trainer`` with safe checkpoints (see :class:`SafeCheckpointMixin`),
+    """RecBole's ``Trainer`` with safe checkpoints (see :class:`SafeCheckpointMixin`) and
     fused Adam (:class:`FusedAdamMixin`), that also runs in DDP mode on CPU."""
 
 
