@@ -89,26 +89,30 @@ def teacher_topk(teacher, dataset, K, device, chunk_size=None, rows=None, item_b
             top = _topk_by_item_blocks(teacher, interaction, K, n_items, item_block)
         else:
             scores = teacher.full_sort_predict(interaction).view(len(interaction), n_items)
-            scores[:, 0] = -torch.inf
-            scores.scatter_(1, _targets(interaction, teacher), -torch.inf)
-            top = top_k(scores, K)[1]
+            top = top_k(_mask_padding_and_targets(scores, _targets(interaction, teacher)), K)[1]
         out[start - first:start - first + len(interaction)] = top.cpu()
     return out
+
+
+def _mask_padding_and_targets(scores, targets, low=0):
+    """``scores`` of items ``low..low+n-1`` with the padding item 0 and each row's
+    ``targets`` set to -inf (in place), so that the top-K never contains them."""
+    if low == 0:
+        scores[:, 0] = -torch.inf
+    inside = (targets >= low) & (targets < low + scores.size(1))
+    row = torch.arange(len(scores), device=targets.device).unsqueeze(1).expand_as(targets)
+    scores[row[inside], targets[inside] - low] = -torch.inf
+    return scores
 
 
 def _topk_by_item_blocks(teacher, interaction, K, n_items, item_block):
     """Top-K item ids over blocks of ``item_block`` items, merged block by block."""
     state = teacher.encode(interaction)
     targets = _targets(interaction, teacher)
-    row = torch.arange(len(interaction), device=targets.device).unsqueeze(1).expand_as(targets)
     best_scores = best_items = None
     for low in range(0, n_items, item_block):
         items = torch.arange(low, min(n_items, low + item_block), device=targets.device)
-        scores = teacher.score_shared(state, items)
-        if low == 0:
-            scores[:, 0] = -torch.inf
-        inside = (targets >= low) & (targets < low + len(items))
-        scores[row[inside], targets[inside] - low] = -torch.inf
+        scores = _mask_padding_and_targets(teacher.score_shared(state, items), targets, low)
         values, index = top_k(scores, min(K, len(items)))
         if best_scores is not None:
             values, index = torch.cat([best_scores, values], 1), torch.cat([best_items, index + low], 1)
