@@ -132,7 +132,12 @@ class FusedAdamMixin:
             return optimizer
 
 
-class SafeTrainer(SafeCheckpointMixin, FusedAdamMixin, Trainer, DeviceAwareDDP):
+def _safe_bases(recbole_trainer):
+    """Our mixins around a RecBole trainer; ``DeviceAwareDDP`` after it (see its docstring)."""
+    return SafeCheckpointMixin, FusedAdamMixin, recbole_trainer, DeviceAwareDDP
+
+
+class SafeTrainer(*_safe_bases(Trainer)):
     """RecBole's ``Trainer`` with safe checkpoints (see :class:`SafeCheckpointMixin`) and
     fused Adam (:class:`FusedAdamMixin`), that also runs in DDP mode on CPU."""
 
@@ -142,6 +147,5 @@ def safe_trainer_class(recbole_trainer):
     if recbole_trainer is Trainer:
         return SafeTrainer
     if issubclass(recbole_trainer, Trainer):
-        bases = (SafeCheckpointMixin, FusedAdamMixin, recbole_trainer, DeviceAwareDDP)
-        return type(f"Safe{recbole_trainer.__name__}", bases, {})
+        return type(f"Safe{recbole_trainer.__name__}", _safe_bases(recbole_trainer), {})
     return recbole_trainer
