@@ -5,19 +5,17 @@ from functools import partial
 
 import torch
 from common import best_of_interleaved, prepared, report
-from recbole_rd.distill.teacher import derived_config, rows_per_block
-from recbole_rd.quick_start.compare import time_topk_lists
+from recbole_rd.distill.teacher import derived_config
+from recbole_rd.quick_start.compare import time_topk_lists, user_blocks
 from recbole_rd.utils import get_model
 
 TARGETS = {"Caser": 0.5, "Fossil": 0.6}
 
 
-def encoded_blocks(model, test):
+def encoded_blocks(model, test, device):
     """Encoded states of all test users, in the row blocks used for ranking."""
-    step = rows_per_block(test._dataset.item_num)
     with torch.no_grad():
-        return [model.encode(batch[0][first:first + step]) for batch in test
-                for first in range(0, len(batch[0]), step)]
+        return [model.encode(part) for part in user_blocks(test, device)]
 
 
 def time_scoring_only(model, states):
@@ -35,7 +33,8 @@ def main(repeats=7):
         models = {d: get_model(name)(derived_config(config, model=name, embedding_size=d), train._dataset)
                   .to(config["device"]).eval() for d in (100, 50)}
         fns = {d: partial(time_topk_lists, m, test, repeats=1) for d, m in models.items()}
-        fns.update({("scoring", d): partial(time_scoring_only, m, encoded_blocks(m, test)) for d, m in models.items()})
+        fns.update({("scoring", d): partial(time_scoring_only, m, encoded_blocks(m, test, config["device"]))
+                    for d, m in models.items()})
         times = best_of_interleaved(fns, repeats)
         for d, model in models.items():
             rows.append({"model": name, "d": d, "parameters": sum(p.numel() for p in model.parameters()),

@@ -24,20 +24,25 @@ from recbole_rd.ranking import top_k
 from recbole_rd.utils import ConfigError, atomic_write
 
 
+def user_blocks(eval_data, device):
+    """The users of ``eval_data`` on ``device``, in blocks of :func:`rows_per_block` rows."""
+    step = rows_per_block(eval_data._dataset.item_num)
+    for batch in eval_data:
+        interaction = batch[0].to(device)
+        for first in range(0, len(interaction), step):
+            yield interaction[first:first + step]
+
+
 @torch.no_grad()
 def time_topk_lists(model, eval_data, k=10, repeats=3):
     """Best-of-``repeats`` seconds to produce top-``k`` lists for every user of ``eval_data``."""
     model.eval()
     device = next(model.parameters()).device
     best = float("inf")
-    step = rows_per_block(eval_data._dataset.item_num)
     for _ in range(repeats):
         start = time.perf_counter()
-        for batch in eval_data:
-            interaction = batch[0].to(device)
-            for first in range(0, len(interaction), step):
-                part = interaction[first:first + step]
-                top_k(model.full_sort_predict(part).view(len(part), -1), k)
+        for part in user_blocks(eval_data, device):
+            top_k(model.full_sort_predict(part).view(len(part), -1), k)
         if device.type == "cuda":
             torch.cuda.synchronize()
         best = min(best, time.perf_counter() - start)
