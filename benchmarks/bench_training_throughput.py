@@ -19,7 +19,7 @@ def main():
     ours, ours_s = instances_per_second(config, train)
     recbole = Config(model="recbole.Caser", dataset=config["dataset"], config_dict={
         "data_path": config["data_path"].rsplit("/", 1)[0], "MAX_ITEM_LIST_LENGTH": 5, "train_batch_size": 512,
-        "train_neg_sample_args": None, "state": "ERROR", "gpu_id": config["gpu_id"],
+        "train_neg_sample_args": None, "state": "ERROR", "gpu_id": config["gpu_id"], "fused_optimizer": True,
         "load_col": {"inter": ["user_id", "item_id", "timestamp"]}})
     theirs, theirs_s = instances_per_second(recbole, train)
     rows = [{"model": "recbole_rd Caser (BCE, 3 negatives)", "d": config["embedding_size"], "epoch_s": round(ours_s, 2),

@@ -36,7 +36,7 @@ def prepared(model, n_users, n_items, min_len=8, max_len=24, full_catalogue=Fals
     settings = {"data_path": str(WORKDIR / "dataset"), "checkpoint_dir": str(WORKDIR / "saved"),
                 "load_col": load_col, "state": "ERROR",
                 "show_progress": False, "user_inter_num_interval": "[0,inf)", "item_inter_num_interval": "[0,inf)",
-                "gpu_id": os.environ.get("RECBOLE_RD_GPU", ""), **config}
+                "gpu_id": os.environ.get("RECBOLE_RD_GPU", ""), "fused_optimizer": True, **config}
     return prepare(model, name, config_dict=settings)
 
 

@@ -122,29 +122,6 @@ def test_caser_rows_of_one_user_share_the_user_half_of_the_product(tiny_data):
                                torch.addmm(model.b2.weight.t(), model.encode(shuffled)[0], model.W2.weight.t()))
 
 
-@pytest.mark.parametrize("L, ac_conv", [(5, "iden"), (3, "relu")])
-def test_caser_filters_as_one_product_equal_the_convolutions(L, ac_conv):
-    import torch.nn.functional as F
-
-    torch.manual_seed(0)
-    model = Caser(fake_config(L=L, nh=4, nv=3, embedding_size=6, ac_conv=ac_conv), FakeDataset(5, 30)).eval()
-    user, window = torch.tensor([1, 2, 4]), torch.tensor([[3, 7, 1, 9, 2], [0, 0, 5, 6, 8], [4, 4, 4, 2, 1]])[:, -L:]
-
-    def with_convolutions():  # the paper's network as written, with Conv2d calls
-        image = model.item_embedding(window).unsqueeze(1)
-        pooled = [model.ac_conv(conv(image).squeeze(3)) for conv in model.conv_h]
-        parts = [model.conv_v(image).flatten(1)] + [F.max_pool1d(p, p.size(2)).squeeze(2) for p in pooled]
-        return torch.cat([model.ac_fc(model.fc1(torch.cat(parts, 1))), model.user_embedding(user)], 1)
-
-    got, expected = model(user, window), with_convolutions()
-    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
-    params = list(model.parameters())
-    for a, b in zip(torch.autograd.grad(got.square().sum(), params, allow_unused=True),
-                    torch.autograd.grad(expected.square().sum(), params, allow_unused=True)):
-        if a is not None:
-            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
-
-
 def test_fossil_score_matches_hand_formula(tiny_data):
     config, train, _, _ = tiny_data
     config = derived_config(config, model="Fossil", fossil_alpha=0.5, embedding_size=8)

@@ -5,8 +5,9 @@ from recbole_rd.model.sequential_recommender import Caser
 from recbole_rd.trainer.trainer import SafeTrainer
 
 
-def test_adam_is_fused_unless_disabled_and_makes_the_same_update(tiny_data):
+def test_adam_is_fused_when_asked_and_makes_the_same_update(tiny_data):
     config, train, _, _ = tiny_data
+    assert not SafeTrainer(config, Caser(config, train._dataset)).optimizer.defaults["fused"]  # off by default
     batch = next(iter(train))
     updated = {}
     for fused in (True, False):

@@ -31,32 +31,6 @@ def right_align(item_seq, item_seq_len, window):
     return gathered * (pos >= 0)
 
 
-def horizontal_filter_layout(L, d, n_h):
-    """Where Caser's horizontal filters go in one ``[L * d, C]`` matrix that applies all of
-    them at every position of a flattened ``L x d`` window.
-
-    Filters of height h (``n_h`` of them, weight ``[n_h, 1, h, d]``, h = 1..L, concatenated
-    flat in this order) fill ``L - h + 1`` column blocks of ``n_h`` columns, one per start
-    position t. Returns ``(positions, sources)``: the flat matrix position of each entry and
-    the flat weight it takes, and ``C``.
-    """
-    positions, sources = [], []
-    column = offset = 0
-    f = torch.arange(n_h).view(n_h, 1, 1)
-    i = torch.arange(L).view(1, L, 1)
-    k = torch.arange(d).view(1, 1, d)
-    for h in range(1, L + 1):
-        weight_index = offset + torch.arange(n_h * h * d)
-        for t in range(L - h + 1):
-            row, col = (t + i[:, :h]) * d + k, column + t * n_h + f
-            positions.append((row, col))
-            sources.append(weight_index)
-        column += (L - h + 1) * n_h
-        offset += n_h * h * d
-    flat = torch.cat([(row * column + col).reshape(-1) for row, col in positions])
-    return flat, torch.cat(sources), column
-
-
 def ragged_rows(indptr, rows):
     """For CSR ``indptr`` and selected ``rows``: (row position, flat index) of every element."""
     starts, ends = indptr[rows], indptr[rows + 1]

@@ -1,10 +1,11 @@
 """Caser (Tang & Wang, WSDM 2018) as used by the Ranking Distillation paper."""
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from recbole_rd.model.abstract_recommender import WindowRecommender
-from recbole_rd.model.layers import activation, horizontal_filter_layout
+from recbole_rd.model.layers import activation
 
 
 class Caser(WindowRecommender):
@@ -35,9 +36,6 @@ class Caser(WindowRecommender):
         self.dropout = nn.Dropout(config["dropout_prob"])
         self.ac_conv = activation("ac_conv", config["ac_conv"] or "iden")
         self.ac_fc = activation("ac_fc", config["ac_fc"] or "sigm")
-        positions, sources, self.n_h_columns = horizontal_filter_layout(self.L, d, self.n_h)
-        self.register_buffer("h_positions", positions, persistent=False)
-        self.register_buffer("h_sources", sources, persistent=False)
         self._init_weights()
 
     def _init_weights(self):
@@ -47,29 +45,15 @@ class Caser(WindowRecommender):
 
     def forward(self, user, window):
         """``[B, 2d]`` state ``[z; P_u]`` for users and their ``[B, L]`` windows."""
-        emb = self.item_embedding(window)
+        emb = self.item_embedding(window).unsqueeze(1)
         parts = []
-        if self.n_v:  # the vertical filters: a weighted sum of the L rows
-            weight = self.conv_v.weight.view(self.n_v, self.L)
-            # einsum: 2-3x faster than the broadcast matmul here, with backward (measured)
-            parts.append((torch.einsum("fl,bld->bfd", weight, emb) + self.conv_v.bias.view(-1, 1)).flatten(1))
-        if self.n_h:
-            parts.append(self.horizontal_features(emb))
+        if self.n_v:
+            parts.append(self.conv_v(emb).flatten(1))
+        for conv in self.conv_h if self.n_h else []:
+            out = self.ac_conv(conv(emb).squeeze(3))
+            parts.append(F.max_pool1d(out, out.size(2)).squeeze(2))
         z = self.ac_fc(self.fc1(self.dropout(torch.cat(parts, 1))))
         return torch.cat([z, self.user_embedding(user)], 1)
-
-    def horizontal_features(self, emb):
-        """``[B, n_h * L]``: each horizontal filter max-pooled over its positions. The filters of
-        ``conv_h`` applied as one matrix product (forward + backward measured 3x faster
-        than the ``Conv2d`` calls on CPU)."""
-        weights = torch.cat([conv.weight.reshape(-1) for conv in self.conv_h])
-        size = self.L * self.embedding_size
-        matrix = weights.new_zeros(size * self.n_h_columns).index_put((self.h_positions,), weights[self.h_sources])
-        bias = torch.cat([conv.bias.repeat(self.L - h) for h, conv in enumerate(self.conv_h)])
-        out = torch.addmm(bias, emb.flatten(1), matrix.view(size, self.n_h_columns))
-        widths = [(self.L - h) * self.n_h for h in range(self.L)]
-        return torch.cat([self.ac_conv(block.view(len(emb), -1, self.n_h)).max(1).values
-                          for block in out.split(widths, 1)], 1)
 
     def encode(self, interaction):
         user = interaction[self.USER_ID]
