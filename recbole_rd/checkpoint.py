@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from recbole.utils import dataset_arguments, evaluation_arguments, general_arguments, training_arguments
 
-from recbole_rd.utils import atomic_write
+from recbole_rd.utils import RecBoleRDError, atomic_write
 
 FORMAT = "recbole-rd-checkpoint/1"
 _RUN_KEYS = set(dataset_arguments + evaluation_arguments + general_arguments + training_arguments)
@@ -20,7 +20,7 @@ _RUN_KEYS |= {"device", "local_rank", "single_spec", "MODEL_TYPE", "MODEL_INPUT_
               "data_path", "dataset", "valid_neg_sample_args", "test_neg_sample_args", "model"}
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(RecBoleRDError, RuntimeError):
     """A checkpoint is missing, unsafe, corrupt, or made for other data."""
 
 

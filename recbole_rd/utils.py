@@ -11,7 +11,12 @@ RECBOLE_PREFIX = "recbole."
 _MODEL_SUBMODULES = ["sequential_recommender"]
 
 
-class ConfigError(ValueError):
+class RecBoleRDError(Exception):
+    """Base of this package's own errors: a problem of the user's input (config, data,
+    checkpoint), reported by the command line as one ``error:`` line with exit status 2."""
+
+
+class ConfigError(RecBoleRDError, ValueError):
     """A configuration value is invalid; the message names the key and the allowed values."""
 
 

@@ -15,10 +15,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from recbole_rd.data.generate import HEADER
-from recbole_rd.utils import atomic_write
+from recbole_rd.utils import RecBoleRDError, atomic_write
 
 
-class ConvertError(ValueError):
+class ConvertError(RecBoleRDError, ValueError):
     """Bad input; the message names the file, the line and the problem."""
 
 

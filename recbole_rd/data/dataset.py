@@ -6,6 +6,7 @@ from pathlib import Path
 from recbole.utils import ModelType
 
 from recbole_rd.data.generate import SAMPLE_NAME, write_sample
+from recbole_rd.utils import RecBoleRDError
 
 HOW_TO_GET = {
     "foursquare": (
@@ -28,7 +29,7 @@ _TYPE_TO_CLASS = {
 }
 
 
-class DatasetError(ValueError):
+class DatasetError(RecBoleRDError, ValueError):
     """The dataset is missing or malformed; the message says how to fix it."""
 
 
