@@ -1,7 +1,11 @@
+import math
+
 import pytest
 import torch
+from recbole.data.interaction import Interaction
 
-from recbole_rd.model.layers import UserHistory, right_align
+from recbole_rd.model.layers import right_align
+from recbole_rd.sparse import UserHistory
 from recbole_rd.model.sequential_recommender import Caser, Fossil
 from recbole_rd.distill.teacher import derived_config
 from recbole_rd.utils import ConfigError
@@ -134,12 +138,66 @@ def test_fossil_score_matches_hand_formula(tiny_data):
     history = model.history.items[model.history.indptr[user]:model.history.indptr[user + 1]].tolist()
     window = right_align(batch["item_id_list"], batch["item_length"], model.L)[0].tolist()
     P, V, b = model.item_in.weight, model.item_out.weight, model.item_bias.weight[:, 0]
-    long_term = sum(P[i] for i in history if i != target) * len(history) ** -0.5
+    long_term = sum(P[i] for i in history if i != target) * (len(history) - 1) ** -0.5  # |I_u \ {j}|^-alpha
     eta = model.eta + model.user_eta.weight[user]
     short_term = sum(eta[model.L - 1 - pos] * P[i] for pos, i in enumerate(window) if i)
     expected = V[target] @ (long_term + short_term) + b[target]
-    assert target in history
+    assert target in history and len(history) > 2
     torch.testing.assert_close(model.predict(batch)[0], expected, rtol=1e-5, atol=1e-5)
+
+
+def fossil_brute_force(model, user, window, history, j):
+    """Fossil's score of item ``j`` as the paper writes it: ``V_j . (|I_u \\ {j}|^-alpha sum_{i in I_u \\ {j}} P_i
+    + sum_l (eta_l + eta_{u,l}) P_{s_l}) + b_j``, one (user, item) at a time."""
+    P, V, b = model.item_in.weight, model.item_out.weight, model.item_bias.weight[:, 0]
+    others = set(history) - {j}
+    long_term = sum((P[i] for i in others), torch.zeros(P.size(1))) * (len(others) ** -model.fossil_alpha if others else 0)
+    eta = model.eta + model.user_eta.weight[user]
+    recent_first = [i for i in reversed(window) if i]
+    short_term = sum((eta[l] * P[i] for l, i in enumerate(recent_first)), torch.zeros(P.size(1)))
+    return float(V[j] @ (long_term + short_term) + b[j])
+
+
+def test_fossil_normalises_by_the_history_without_the_scored_item():
+    model = Fossil(fake_config(embedding_size=2, fossil_alpha=0.5), FakeDataset(3, 5)).eval()
+    with torch.no_grad():
+        model.item_in.weight.copy_(torch.tensor([[0, 0], [1, 0], [0, 1], [1, 1], [2, 0]]))   # P_0..P_4
+        model.item_out.weight.copy_(torch.tensor([[0, 0], [1, 1], [0, 1], [1, 0], [1, 0]]))  # V_0..V_4
+        model.item_bias.weight.copy_(torch.tensor([[0], [0], [0], [0], [0.5]]))
+        model.eta.copy_(torch.tensor([1.0, 0, 0, 0, 0]))  # weighs the most recent item only
+    histories = {0: [], 1: [1, 2, 3], 2: [2]}
+    windows = {0: [], 1: [2], 2: []}
+    history = UserHistory(torch.tensor([1, 1, 1, 2]), torch.tensor([1, 2, 3, 2]), 3, 5)
+    batch = Interaction({"user_id": torch.tensor([0, 1, 2]),
+                         "item_id_list": torch.tensor([windows[u] + [0] * (5 - len(windows[u])) for u in range(3)]),
+                         "item_length": torch.tensor([len(windows[u]) for u in range(3)])})
+    r2, r3 = math.sqrt(2), math.sqrt(3)
+    by_hand = [[0, 0, 0, 0, 0.5],
+               # user 1, I_u = {1, 2, 3}, window [2]: items in I_u scaled by 2^-1/2, item 4 by 3^-1/2
+               [0, 3 / r2 + 1, 1 / r2 + 1, 1 / r2, 2 / r3 + 0.5],
+               # user 2, I_u = {2}: I_u \ {2} is empty, so no long-term term for item 2
+               [0, 1, 0, 0, 0.5]]
+    brute = [[fossil_brute_force(model, u, windows[u], histories[u], j) for j in range(5)] for u in range(3)]
+    torch.testing.assert_close(torch.tensor(brute), torch.tensor(by_hand))
+    with torch.no_grad(), model.history_for(history):
+        state = model.encode(batch)
+        items = torch.arange(5)
+        full = model.full_sort_predict(batch)
+        per_row = model.score(state, items.expand(3, -1))
+        shared = model.score_shared(state, torch.tensor([4, 1, 2, 1]))
+        single = model.predict(Interaction({**{k: batch[k].repeat_interleave(5) for k in ("user_id", "item_length")},
+                                            "item_id_list": batch["item_id_list"].repeat_interleave(5, 0),
+                                            "item_id": items.repeat(3)}))
+    expected = torch.tensor(by_hand)
+    torch.testing.assert_close(full, expected)
+    torch.testing.assert_close(per_row, expected)
+    torch.testing.assert_close(single.view(3, 5), expected)
+    torch.testing.assert_close(shared, expected[:, [4, 1, 2, 1]])
+    # outside the block the model is back on its training history (user 1: item 1 only)
+    assert model.history.keys.tolist() == [1 * 5 + 1]
+    with pytest.raises(ValueError, match="history_for: a history over 4 users"):
+        with model.history_for(UserHistory(torch.tensor([1]), torch.tensor([1]), 4, 5)):
+            pass
 
 
 @pytest.mark.parametrize("model_name", ["Caser", "Fossil"])
@@ -151,7 +209,23 @@ def test_training_loss_falls_on_tiny_dataset(tiny_data, model_name):
     result = train_and_test(config, train, valid, test)
     losses = result["trainer"].train_loss_dict
     assert losses[5] < losses[0] * 0.9
-    assert 0 < result["test_result"]["hit@10"] <= 1
+    # the reported hit@10 is the best model's own ranking of the test targets
+    assert result["test_result"]["hit@10"] == hit_at_10_by_hand(result["trainer"].model.eval(), test) > 0
+
+
+@torch.no_grad()
+def hit_at_10_by_hand(model, test):
+    """Share of test rows whose target is among the model's 10 best items (padding excluded)."""
+    hits = []
+    for interaction, history_index, positive_u, positive_i in test:
+        scores = model.full_sort_predict(interaction).view(len(interaction), -1)
+        scores[:, 0] = -torch.inf
+        if history_index is not None:
+            scores[history_index] = -torch.inf
+        target = torch.zeros_like(scores, dtype=torch.bool)
+        target[positive_u, positive_i] = True
+        hits += target.gather(1, scores.topk(10).indices).any(1).tolist()
+    return round(sum(hits) / len(hits), 4)
 
 
 def test_bad_model_keys_raise_clear_errors(tiny_data):

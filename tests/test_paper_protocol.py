@@ -4,10 +4,13 @@ from collections import defaultdict
 import pytest
 import torch
 
-from recbole_rd.data.paper_protocol import ranking_metrics
+from conftest import tiny_config_dict
+from test_models import fossil_brute_force
+
+from recbole_rd.evaluator import ranking_metrics
+from recbole_rd.model.sequential_recommender import Fossil
 from recbole_rd.quick_start import prepare, train_and_test
 from recbole_rd.utils import ConfigError
-from conftest import tiny_config_dict
 
 
 def test_metrics_by_hand_with_several_relevant_items():
@@ -64,12 +67,32 @@ def test_periods_use_only_history_before_them_and_exclude_it(tiny):
         assert mine == seqs[user][1:n_train]  # training targets: the first 70% only
 
 
-def test_training_items_are_never_recommended(tiny):
+def metrics_one_user_at_a_time(period, model):
+    """P@k, nDCG@k and full MAP of ``period`` in plain Python, from each user's ranked list
+    without the items seen before the period (as the RD authors' evaluator builds it)."""
+    sums = defaultdict(float)
+    for row in range(len(period.users)):
+        scores = period.scores(model, next(period.batches(row, row + 1)), "cpu")[0]
+        ranked = [i for i in scores.argsort(descending=True).tolist() if scores[i] > -math.inf]
+        relevant = set(period.relevant[1][period.relevant[0][row]:period.relevant[0][row + 1]].tolist())
+        hit_ranks = [r for r, item in enumerate(ranked, 1) if item in relevant]
+        for k in (3, 5, 10):
+            sums[f"precision@{k}"] += sum(r <= k for r in hit_ranks) / k
+            ideal = sum(1 / math.log2(r + 1) for r in range(1, min(len(relevant), k) + 1))
+            sums[f"ndcg@{k}"] += sum(1 / math.log2(r + 1) for r in hit_ranks if r <= k) / ideal
+        sums["map"] += sum(n / r for n, r in enumerate(hit_ranks, 1)) / len(relevant)
+    return {key: value / len(period.users) for key, value in sums.items()}
+
+
+def test_reported_metrics_match_a_per_user_recount_and_seen_items_are_never_recommended(tiny):
     config, train, valid, test = prepare("Caser", "tiny", config_dict=tiny_config_dict(tiny, eval_protocol="paper"))
     result = train_and_test(config, train, valid, test)
     model = result["trainer"].model.eval()
-    assert set(result["test_result"]) == {"precision@3", "precision@5", "precision@10", "ndcg@3", "ndcg@5",
-                                          "ndcg@10", "map"}
+    assert list(result["test_result"]) == ["precision@3", "precision@5", "precision@10", "ndcg@3", "ndcg@5",
+                                           "ndcg@10", "map"]
+    by_hand = metrics_one_user_at_a_time(test, model)
+    for key, value in result["test_result"].items():
+        assert value == pytest.approx(by_hand[key], abs=6e-5), key
     for batch in test:
         scores = test.scores(model, batch, "cpu")
         top = scores.topk(10, dim=1).indices
@@ -84,3 +107,35 @@ def test_bad_protocol_settings_are_refused(tiny):
         prepare("Caser", "tiny", config_dict=tiny_config_dict(tiny, eval_protocol="loo"))
     with pytest.raises(ConfigError, match="paper_split"):
         prepare("Caser", "tiny", config_dict=tiny_config_dict(tiny, eval_protocol="paper", paper_split=[0.7, 0.2]))
+
+
+def test_fossil_ranks_each_period_with_everything_before_it(tmp_path):
+    """Hand-built check-ins: 10 per user, so train = items 1-7, validation = item 8, test = 9-10."""
+    sequences = {"u1": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], "u2": [5, 6, 7, 8, 9, 10, 11, 12, 2, 3]}
+    path = tmp_path / "dataset" / "hand" / "hand.inter"
+    path.parent.mkdir(parents=True)
+    path.write_text("user_id:token\titem_id:token\ttimestamp:float\n" + "".join(
+        f"{user}\ti{item}\t{time}\n" for user, items in sequences.items() for time, item in enumerate(items)))
+    config, train, valid, test = prepare("Fossil", "hand", config_dict=tiny_config_dict(
+        tmp_path, eval_protocol="paper", embedding_size=8, L=2))
+    model = Fossil(config, train._dataset).eval()
+    with torch.no_grad():  # a Markov term too, so the windows count
+        model.eta.normal_()
+        model.user_eta.weight.normal_()
+    dataset = train._dataset
+    ids = {user: [int(dataset.token2id("item_id", f"i{item}")) for item in items] for user, items in sequences.items()}
+    # the validation period ranks with the training history, the test period with training + validation
+    assert torch.equal(valid.history().keys, model.history.keys)
+    for period, before in ((valid, 7), (test, 8)):
+        batch = next(iter(period))
+        with torch.no_grad(), period.with_history(model):
+            scores = model.full_sort_predict(batch[0])
+        for row, uid in enumerate(period.users.tolist()):
+            user = dataset.id2token("user_id", uid)
+            window = period.windows[row, :period.lengths[row]].tolist()
+            assert window == ids[user][before - 2:before]
+            expected = [fossil_brute_force(model, uid, window, ids[user][:before], j) for j in range(dataset.item_num)]
+            torch.testing.assert_close(scores[row], torch.tensor(expected), rtol=1e-5, atol=1e-6)
+    # and the validation item does change the test scores (training history alone: other numbers)
+    with torch.no_grad():
+        assert not torch.allclose(model.full_sort_predict(next(iter(test))[0]), scores)

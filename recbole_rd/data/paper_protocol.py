@@ -5,20 +5,20 @@ Each user's check-ins in time order are split into train (first 70%), validation
 from the last items before the period, over all items except those the user
 visited before the period; the relevant set is every item of the period.
 Selected with ``eval_protocol: paper`` (split ratios: ``paper_split``).
-"""
 
-from collections import OrderedDict
+This module splits and builds the periods; they are evaluated by
+:mod:`recbole_rd.evaluator` (the names re-exported below keep older imports working).
+"""
 
 import torch
 from recbole.data.interaction import Interaction
 from recbole.data.utils import get_dataloader
 
-from recbole_rd import distributed
 from recbole_rd.data.dataset import DatasetError
-from recbole_rd.model.layers import pair_csr, ragged_rows
+from recbole_rd.evaluator import PAPER_TOPK, PeriodEvalData, eval_settings, ranking_metrics  # noqa: F401
+from recbole_rd.sparse import pair_csr
 from recbole_rd.utils import ConfigError
 
-PAPER_TOPK = (3, 5, 10)
 PROTOCOLS = ("recbole", "paper")
 
 
@@ -37,98 +37,6 @@ def user_positions(users):
     return idx - first
 
 
-class PeriodEvalData:
-    """One evaluation period: a batch iterator of users with their window, the items
-    to exclude (visited before the period) and the relevant items (the period)."""
-
-    def __init__(self, dataset, users, windows, lengths, excluded, relevant, batch_size):
-        self._dataset = dataset
-        self.users, self.windows, self.lengths = users, windows, lengths
-        self.excluded, self.relevant = excluded, relevant  # CSR over positions in `users`
-        self.batch_size = batch_size
-        self.uid, self.iid = dataset.uid_field, dataset.iid_field
-        self.seq_field = self.iid + dataset.config["LIST_SUFFIX"]
-        self.len_field = dataset.config["ITEM_LIST_LENGTH_FIELD"]
-
-    def __len__(self):
-        return (len(self.users) + self.batch_size - 1) // self.batch_size
-
-    def __iter__(self):
-        return self.batches(0, len(self.users))
-
-    def batches(self, first, stop):
-        """Batches of the users at positions ``first..stop-1``."""
-        for start in range(first, stop, self.batch_size):
-            rows = torch.arange(start, min(start + self.batch_size, stop))
-            interaction = Interaction({self.uid: self.users[rows], self.seq_field: self.windows[rows],
-                                       self.len_field: self.lengths[rows]})
-            yield interaction, ragged_rows(self.excluded[0], rows), ragged_rows(self.relevant[0], rows), rows
-
-    @torch.no_grad()
-    def scores(self, model, batch, device):
-        """Scores ``[B, n_items]`` with padding and excluded items at ``-inf``."""
-        interaction, (ex_row, ex_flat), _, _ = batch
-        scores = model.full_sort_predict(interaction.to(device)).view(len(interaction), -1).clone()
-        scores[:, 0] = -torch.inf
-        scores[ex_row.to(device), self.excluded[1][ex_flat].to(device)] = -torch.inf
-        return scores
-
-    @torch.no_grad()
-    def evaluate(self, model, device, per_user=False):
-        """Precision@3/5/10, nDCG@3/5/10 and full-ranking MAP, averaged over users
-        (``per_user=True``: a tensor per metric, one value per user).
-
-        In DDP mode each rank scores its share of the users and the sums are
-        all-reduced (``per_user`` then gives this rank's users only).
-        """
-        model.eval()
-        parts = {name: [] for name in metric_names()}
-        for batch in self.batches(*distributed.shard(len(self.users))):
-            scores = self.scores(model, batch, device)
-            _, _, (rel_row, rel_flat), _ = batch
-            relevant = torch.zeros_like(scores, dtype=torch.bool)
-            relevant[rel_row.to(device), self.relevant[1][rel_flat].to(device)] = True
-            for name, values in ranking_metrics(scores, relevant).items():
-                parts[name].append(values.cpu())
-        values = {name: torch.cat(v) if v else torch.zeros(0) for name, v in parts.items()}
-        if per_user:
-            return values
-        sums = torch.tensor([float(v.double().sum()) for v in values.values()] + [len(values["map"])],
-                            dtype=torch.float64)
-        sums = distributed.all_reduce_sum(sums)
-        return OrderedDict((name, round(float(sums[i] / sums[-1]), 4)) for i, name in enumerate(values))
-
-
-def metric_names():
-    return [f"precision@{k}" for k in PAPER_TOPK] + [f"ndcg@{k}" for k in PAPER_TOPK] + ["map"]
-
-
-def ranking_metrics(scores, relevant):
-    """Per-row P@k, nDCG@k (ideal DCG over min(|rel|, k)) and MAP over the full ranking
-    (AP divided by |rel|; relevant items scored -inf are never retrieved)."""
-    n_rel = relevant.sum(1).float()
-    top = scores.topk(min(max(PAPER_TOPK), scores.size(1)), dim=1).indices
-    hits = relevant.gather(1, top) & torch.isfinite(scores.gather(1, top))
-    discount = 1.0 / torch.log2(torch.arange(2, top.size(1) + 2, device=scores.device).float())
-    out = {}
-    for k in PAPER_TOPK:
-        out[f"precision@{k}"] = hits[:, :k].sum(1).float() / k
-    for k in PAPER_TOPK:
-        dcg = (hits[:, :k].float() * discount[:k]).sum(1)
-        ideal = torch.cumsum(discount[:k], 0)[(n_rel.clamp(min=1, max=k) - 1).long()]
-        out[f"ndcg@{k}"] = dcg / ideal
-    order = scores.argsort(dim=1, descending=True)
-    rank = torch.empty_like(order).scatter_(1, order, torch.arange(1, scores.size(1) + 1, device=scores.device)
-                                            .expand_as(order).contiguous())
-    reachable = relevant & torch.isfinite(scores)
-    rel_ranks = torch.where(reachable, rank.float(), torch.full_like(scores, torch.inf)).sort(1).values
-    width = int(reachable.sum(1).max()) if reachable.any() else 1
-    rel_ranks = rel_ranks[:, :width]
-    position = torch.arange(1, width + 1, device=scores.device).float()
-    out["map"] = torch.where(torch.isfinite(rel_ranks), position / rel_ranks, 0.0).sum(1) / n_rel.clamp(min=1)
-    return out
-
-
 def _check_split(split):
     ok = (isinstance(split, (list, tuple)) and len(split) == 3 and all(isinstance(x, (int, float)) for x in split)
           and all(x > 0 for x in split) and abs(sum(split) - 1) < 1e-6)
@@ -142,12 +50,12 @@ def paper_data_preparation(config, dataset):
     """(train dataloader, validation period, test period) under the paper's protocol.
 
     ``dataset`` is RecBole's augmented ``SequentialDataset`` (one row per target,
-    rows grouped by user in time order).
+    rows grouped by user in time order). The periods compute what
+    :func:`recbole_rd.evaluator.eval_settings` reads from ``config`` (``metrics``, ``topk``,
+    ``metric_decimal_place``, ``valid_metric``, ``show_progress``).
     """
     split = _check_split(config["paper_split"] or [0.7, 0.1, 0.2])
-    if config["valid_metric"].lower() not in metric_names():
-        raise ConfigError(f"valid_metric: '{config['valid_metric']}' is not computed by the paper protocol; "
-                          f"allowed: {metric_names()}")
+    settings = eval_settings(config)
     if not isinstance(dataset.inter_feat, Interaction):
         dataset._change_feat_format()  # what RecBole's build() does first: tensors, augmentation
     feat = dataset.inter_feat
@@ -175,12 +83,12 @@ def paper_data_preparation(config, dataset):
     train_dataset = dataset.copy(feat[train_rows])
     train_data = get_dataloader(config, "train")(config, train_dataset, None, shuffle=config["shuffle"])
     window = config["MAX_ITEM_LIST_LENGTH"]
-    periods = [period(dataset, seqs, seq_users, begin, end, window, config["eval_batch_size"])
+    periods = [period(dataset, seqs, seq_users, begin, end, window, config["eval_batch_size"], settings)
                for begin, end in ((n_train, n_before_test), (n_before_test, n_seq))]
     return (train_data, *periods)
 
 
-def period(dataset, seqs, seq_users, begin, end, window, batch_size):
+def period(dataset, seqs, seq_users, begin, end, window, batch_size, settings=None):
     """Evaluation data for positions ``begin..end-1`` of each user's sequence."""
     keep = end > begin
     seqs, users, begin, end = seqs[keep], seq_users[keep], begin[keep], end[keep]
@@ -193,4 +101,4 @@ def period(dataset, seqs, seq_users, begin, end, window, batch_size):
     windows = seqs.gather(1, idx.clamp(max=seqs.size(1) - 1)) * (torch.arange(window) < lengths.unsqueeze(1))
     excluded = _csr(torch.nonzero(before)[:, 0], seqs[before], len(users), dataset.item_num)
     relevant = _csr(torch.nonzero(inside)[:, 0], seqs[inside], len(users), dataset.item_num)
-    return PeriodEvalData(dataset, users, windows, lengths, excluded, relevant, batch_size)
+    return PeriodEvalData(dataset, users, windows, lengths, excluded, relevant, batch_size, settings)

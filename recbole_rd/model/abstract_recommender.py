@@ -1,11 +1,14 @@
 """Base class of the RD paper's sequential models: a sequence state scored against items."""
 
+from contextlib import contextmanager
+
 import torch
 import torch.nn.functional as F
 from recbole.model.abstract_recommender import SequentialRecommender
 from recbole.utils import InputType
 
-from recbole_rd.model.layers import UserHistory, right_align
+from recbole_rd.model.layers import right_align
+from recbole_rd.sparse import UserHistory
 from recbole_rd.utils import ConfigError
 
 LOSS_TYPES = ("BCE", "BPR", "CE")
@@ -28,6 +31,10 @@ class WindowRecommender(SequentialRecommender):
     binary cross-entropy on the target and ``neg_samples`` sampled unseen items;
     ``BPR``; ``CE`` over all items), ``neg_samples`` (default 3).
     Negatives are sampled here, so ``train_neg_sample_args`` must be ``~``.
+
+    ``self.history`` holds each user's training items (negative sampling, Fossil's
+    ``I_u``); :meth:`history_for` scores with another history, e.g. everything
+    before an evaluation period.
     """
 
     input_type = InputType.POINTWISE
@@ -61,6 +68,24 @@ class WindowRecommender(SequentialRecommender):
                 f"(user_inter_num_interval)")
         self.n_users = dataset.user_num
         self.history = UserHistory.from_dataset(dataset, self.USER_ID, self.ITEM_ID, self.ITEM_SEQ)
+
+    @contextmanager
+    def history_for(self, history):
+        """Within the block, every user's history is ``history`` (a :class:`UserHistory`
+        over the same users and items); the training history is restored after it.
+
+        The paper protocol scores a period with everything the user visited before it
+        (for the test period: training and validation items)."""
+        if (history.n_items, len(history.indptr)) != (self.history.n_items, len(self.history.indptr)):
+            raise ValueError(f"history_for: a history over {len(history.indptr) - 1} users and "
+                             f"{history.n_items} items, the model has {len(self.history.indptr) - 1} and "
+                             f"{self.history.n_items}")
+        training = self.history
+        self.history = history.to(training.indptr.device)
+        try:
+            yield self
+        finally:
+            self.history = training
 
     def window(self, interaction):
         """``[B, L]`` last items of each sequence, most recent last."""
