@@ -6,7 +6,7 @@ from recbole_rd.data.convert import ConvertError, convert, main as convert_main
 from recbole_rd.data.dataset import DatasetError
 from recbole_rd.data.generate import generate_checkins
 from recbole_rd.quick_start import prepare, run_recbole_rd
-from conftest import TINY, tiny_config_dict
+from conftest import TINY, tiny_config_dict, write_tiny
 from recbole_rd.config import Config
 from recbole_rd.data import create_dataset
 
@@ -66,7 +66,7 @@ def test_caser_text_keeps_line_order_as_time(tmp_path):
 @pytest.mark.parametrize("fmt,text,message", [
     ("snap-gowalla", "0\t2010-10-19T23:55:27Z\t30.2\t-97.7\t1\n0\tyesterday\t1\t2\t3\n", r"line 2: .*yesterday"),
     ("snap-gowalla", "0\t2010-10-19T23:55:27Z\n", r"line 1: expected at least 5 columns, found 2"),
-    ("generic", "u\ti\tt\n1\t2\t3\n1\t2\tnoon\n", r"line 3: timestamp 'noon' is not a number"),
+    ("generic", "u\ti\tt\n1\t2\t3\n1\t2\tnoon\n", r"line 3: timestamp 'noon' is neither a number nor an ISO"),
     ("tsmc2014", "", r"no interactions found"),
 ])
 def test_bad_input_names_file_line_and_problem_and_writes_nothing(tmp_path, fmt, text, message):
@@ -121,6 +121,15 @@ def test_empty_file_and_missing_columns_are_reported(tmp_path):
                    r"lacks column\(s\) \['item_id'\]")
 
 
+def test_load_col_without_the_time_column_is_reported(tiny):
+    from recbole_rd.utils import ConfigError
+
+    with pytest.raises(ConfigError, match=r"load_col: its 'inter' list \['user_id', 'item_id'\] leaves out "
+                                          r"\['timestamp'\], which Caser needs; add them: --load_col=\""
+                                          r"\{'inter': \['user_id', 'item_id', 'timestamp'\]\}\""):
+        prepare("Caser", "tiny", config_dict=tiny_config_dict(tiny, load_col={"inter": ["user_id", "item_id"]}))
+
+
 def test_sample_is_seeded_and_generated_when_absent(tmp_path):
     users, items, times = generate_checkins(n_users=50, n_items=70, seed=1)
     again = generate_checkins(n_users=50, n_items=70, seed=1)
@@ -128,7 +137,9 @@ def test_sample_is_seeded_and_generated_when_absent(tmp_path):
     config = tiny_config_dict(tmp_path, epochs=1)
     config["data_path"] = str(tmp_path / "dataset")
     prepare("Caser", "foursquare-sample", config_dict=config)
-    assert (tmp_path / "dataset" / "foursquare-sample" / "foursquare-sample.inter").is_file()
+    rows = read_rows(tmp_path / "dataset" / "foursquare-sample" / "foursquare-sample.inter")
+    users, items, times = generate_checkins()  # the sample's defaults
+    assert rows == [[str(u), str(i), str(t)] for u, i, t in zip(users, items, times)]
 
 
 @pytest.mark.skipif(not (SHARED / "foursquare-nyc" / "checkins.tsv").is_file(), reason="../shared/data absent")
@@ -145,8 +156,6 @@ def test_non_numeric_timestamps_and_too_long_window_are_reported(tmp_path):
 
     assert_refused(tmp_path, "badtime", "user_id:token\titem_id:token\ttimestamp:float\n1\t2\tmonday\n",
                    "could not read dataset 'badtime'")
-    from conftest import write_tiny
-
     write_tiny(tmp_path, name="short", min_len=4, max_len=6)
     with pytest.raises(ConfigError, match="L: window 8 is longer than every training history"):
         run_recbole_rd("Caser", "short", config_dict=tiny_config_dict(tmp_path, L=8, user_inter_num_interval="[0,inf)"))
@@ -184,4 +193,6 @@ def test_recbole_hub_files_load_with_their_own_columns(tmp_path, name):
     assert dataset.inter_num == len(rows) and dataset.user_num == len(set(users.tolist())) + 1
     assert "click_times" not in dataset.inter_feat.columns and "num_repeat" not in dataset.inter_feat.columns
     result = run_recbole_rd("Caser", name, config_dict=config_dict)
-    assert set(result["test_result"]) >= {"ndcg@10", "recall@10"}
+    write_tiny(tmp_path, name="plain")  # the same check-ins as a plain user/item/timestamp file
+    plain = run_recbole_rd("Caser", "plain", config_dict={**config_dict, "load_col": None})
+    assert result["test_result"] == plain["test_result"] and result["test_result"]["hit@10"] > 0
