@@ -1,11 +1,16 @@
-"""Loading a teacher safely and computing its top-K ranking for every training instance."""
+"""Loading a teacher safely and computing its top-N ranking (ids, and scores where a method
+needs them) for every training instance, once, cached on disk."""
 
 import copy
 import hashlib
+import time
+from dataclasses import dataclass
 from logging import getLogger
 from pathlib import Path
 
 import torch
+from recbole.utils import set_color
+from tqdm import tqdm
 
 from recbole_rd import distributed
 from recbole_rd.checkpoint import (
@@ -14,10 +19,13 @@ from recbole_rd.checkpoint import (
     load_checkpoint,
     load_weights,
 )
+from recbole_rd.distill.base import TeacherNeed
 from recbole_rd.ranking import top_k
 from recbole_rd.utils import atomic_write, get_model
 
-TOPK_CACHE_FORMAT = "recbole-rd-topk/1"
+TOPK_CACHE_FORMAT = "recbole-rd-topk/2"  # /2: int32 ids, optional float16 scores
+ID_DTYPE, SCORE_DTYPE = torch.int32, torch.float16
+FLOAT16_MAX = torch.finfo(torch.float16).max  # scores beyond it are stored clamped
 INSTANCE_ID = "rd_instance_id"  # training-row index added to the train dataset
 # scores held at once when ranking all items (32 MiB of float32): blocks this small keep the
 # score matrix near the CPU caches (measured: GEMM 1.2-1.5x faster than with 128 MiB blocks)
@@ -62,36 +70,93 @@ def load_teacher(config, dataset, path):
     return teacher, state
 
 
-def _targets(interaction, teacher):
-    return interaction[teacher.POS_ITEM_ID].view(len(interaction), -1)
+def _targets(interaction, field):
+    return interaction[field].view(len(interaction), -1)
+
+
+@dataclass
+class TeacherRanking:
+    """The teacher's top-N item ids of every training instance, best first (``[instances, N]``,
+    int32), and where a method asks for them its scores of those items (float16, else None):
+    ``4 N`` bytes per instance, ``6 N`` with scores."""
+
+    ids: torch.Tensor
+    scores: torch.Tensor = None
+
+    def to(self, device):
+        return TeacherRanking(self.ids.to(device), None if self.scores is None else self.scores.to(device))
+
+    def of(self, interaction):
+        """``(ids [B, N] long, scores [B, N] float32 or None)`` of the batch's instances."""
+        rows = interaction[INSTANCE_ID]
+        return self.ids[rows].long(), None if self.scores is None else self.scores[rows].float()
+
+
+class _NoBar:
+    def update(self, n):
+        pass
+
+    def close(self):
+        pass
+
+
+def progress_bar(total, desc, show):
+    """RecBole-style tqdm bar over ``total`` instances (shows instances/s), or a silent stand-in."""
+    if not show:
+        return _NoBar()
+    return tqdm(total=total, ncols=100, unit="instance", unit_scale=True, desc=set_color(desc, "pink"))
+
+
+def scored_chunks(model, dataset, rows, chunk_size, device, target_field):
+    """``(offset, interaction, scores)`` for chunks of the instances ``range(*rows)`` of
+    ``dataset``: ``model.full_sort_predict`` scores ``[chunk, n_items]`` with the padding item
+    and each instance's targets (field ``target_field``) at -inf. Memory: one chunk of scores."""
+    first, stop = rows
+    for start in range(first, stop, chunk_size):
+        interaction = dataset.inter_feat[start:min(stop, start + chunk_size)].to(device)
+        scores = model.full_sort_predict(interaction).view(len(interaction), dataset.item_num)
+        yield start - first, interaction, _mask_padding_and_targets(scores, _targets(interaction, target_field))
 
 
 @torch.no_grad()
-def teacher_topk(teacher, dataset, K, device, chunk_size=None, rows=None, item_block=None):
-    """``[instances, K]`` teacher top-K item ids of each training instance of ``dataset``
-    (or of the instances ``range(*rows)``), excluding the padding item and the
-    instance's own targets.
+def teacher_ranking(teacher, dataset, need, device, chunk_size=None, rows=None, item_block=None,
+                    show_progress=False):
+    """:class:`TeacherRanking` of ``need`` (:class:`~recbole_rd.distill.base.TeacherNeed`) for
+    each training instance of ``dataset`` (or the instances ``range(*rows)``), excluding the
+    padding item and the instance's own targets.
 
     Scores are computed in chunks of ``chunk_size`` instances (default: see
     :func:`rows_per_block`), so memory never grows with instances x items. Models with
     ``score_shared`` (this plugin's) are also scored in blocks of ``item_block`` items when
     a chunk would hold more than ``SCORE_BUDGET`` scores, so memory stays bounded for
-    any catalogue size.
+    any catalogue size. ``show_progress``: a tqdm bar with instances/s.
     """
     first, stop = rows or (0, len(dataset))
-    n_items = dataset.item_num
+    n_items, K = dataset.item_num, need.n
     chunk_size = chunk_size or rows_per_block(n_items)
     item_block = item_block or items_per_block(teacher, n_items, chunk_size, K)
-    out = torch.empty(stop - first, K, dtype=torch.long)
-    for start in range(first, stop, chunk_size):
-        interaction = dataset.inter_feat[start:min(stop, start + chunk_size)].to(device)
-        if item_block < n_items:
-            top = _topk_by_item_blocks(teacher, interaction, K, n_items, item_block)
-        else:
-            scores = teacher.full_sort_predict(interaction).view(len(interaction), n_items)
-            top = top_k(_mask_padding_and_targets(scores, _targets(interaction, teacher)), K)[1]
-        out[start - first:start - first + len(interaction)] = top.cpu()
-    return out
+    ids = torch.empty(stop - first, K, dtype=ID_DTYPE)
+    scores = torch.empty(stop - first, K, dtype=SCORE_DTYPE) if need.scores else None
+    if item_block < n_items:
+        tops = ((start - first, _topk_by_item_blocks(teacher, dataset.inter_feat[start:min(stop, start + chunk_size)]
+                                                     .to(device), K, n_items, item_block))
+                for start in range(first, stop, chunk_size))
+    else:
+        tops = ((offset, top_k(chunk_scores, K)) for offset, _, chunk_scores
+                in scored_chunks(teacher, dataset, (first, stop), chunk_size, device, teacher.POS_ITEM_ID))
+    bar = progress_bar(stop - first, f"Teacher top-{K}", show_progress)
+    for offset, (values, index) in tops:
+        ids[offset:offset + len(index)] = index.cpu()
+        if scores is not None:
+            scores[offset:offset + len(index)] = values.clamp(-FLOAT16_MAX, FLOAT16_MAX).cpu()
+        bar.update(len(index))
+    bar.close()
+    return TeacherRanking(ids, scores)
+
+
+def teacher_topk(teacher, dataset, K, device, chunk_size=None, rows=None, item_block=None):
+    """``[instances, K]`` int32 teacher top-K item ids: the ids of :func:`teacher_ranking`."""
+    return teacher_ranking(teacher, dataset, TeacherNeed(K), device, chunk_size, rows, item_block).ids
 
 
 def _mask_padding_and_targets(scores, targets, low=0):
@@ -106,9 +171,9 @@ def _mask_padding_and_targets(scores, targets, low=0):
 
 
 def _topk_by_item_blocks(teacher, interaction, K, n_items, item_block):
-    """Top-K item ids over blocks of ``item_block`` items, merged block by block."""
+    """``(scores, item ids)`` of the top-K over blocks of ``item_block`` items, merged block by block."""
     state = teacher.encode(interaction)
-    targets = _targets(interaction, teacher)
+    targets = _targets(interaction, teacher.POS_ITEM_ID)
     best_scores = best_items = None
     for low in range(0, n_items, item_block):
         items = torch.arange(low, min(n_items, low + item_block), device=targets.device)
@@ -121,14 +186,28 @@ def _topk_by_item_blocks(teacher, interaction, K, n_items, item_block):
         else:
             index = index + low
         best_scores, best_items = values, index
-    return best_items
+    return best_scores, best_items
+
+
+def sharded_teacher_ranking(teacher, dataset, need, device, show_progress=False):
+    """:func:`teacher_ranking` of all instances; in DDP mode each rank scores its shard and
+    the shards are gathered, so the pass is done once in all, not once per rank. Logs its
+    duration; the progress bar shows on rank 0 only."""
+    n = len(dataset)
+    start = time.perf_counter()
+    part = teacher_ranking(teacher, dataset, need, device, rows=distributed.shard(n),
+                           show_progress=show_progress and distributed.rank() == 0)
+    ranking = TeacherRanking(distributed.gather_shards(part.ids, n),
+                             None if part.scores is None else distributed.gather_shards(part.scores, n))
+    seconds = time.perf_counter() - start
+    getLogger().info(f"Teacher top-{need.n} pass{' with scores' if need.scores else ''}: {n} instances "
+                     f"in {seconds:.1f} s ({n / max(seconds, 1e-9):.0f} instances/s)")
+    return ranking
 
 
 def sharded_teacher_topk(teacher, dataset, K, device):
-    """:func:`teacher_topk` of all instances; in DDP mode each rank scores its shard and
-    the shards are gathered, so the pass is done once in all, not once per rank."""
-    n = len(dataset)
-    return distributed.gather_shards(teacher_topk(teacher, dataset, K, device, rows=distributed.shard(n)), n)
+    """The ids of :func:`sharded_teacher_ranking` for a top-K."""
+    return sharded_teacher_ranking(teacher, dataset, TeacherNeed(K), device).ids
 
 
 def _file_sha(path):
@@ -139,49 +218,65 @@ def _file_sha(path):
     return digest.hexdigest()
 
 
-def topk_cache_key(teacher_path, dataset, K):
-    """Fingerprint of the teacher file, the dataset (mappings and training instances) and K."""
+def topk_cache_key(teacher_path, dataset, need):
+    """Fingerprint of the teacher file, the dataset (mappings and training instances) and
+    what was computed (``need``: N, scores or not)."""
     digest = hashlib.sha256()
     digest.update(_file_sha(teacher_path).encode())
     digest.update(repr(sorted(dataset_fingerprint(dataset).items())).encode())
     for field in sorted(c for c in dataset.inter_feat.columns if c != INSTANCE_ID):
         digest.update(field.encode() + dataset.inter_feat[field].contiguous().numpy().tobytes())
-    digest.update(str(K).encode())
+    digest.update(f"{TOPK_CACHE_FORMAT} N={need.n} scores={bool(need.scores)}".encode())
     return digest.hexdigest()
 
 
-def _read_cache(path, key, n, K, n_items):
+def _read_cache(path, key, n, need, n_items):
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-        topk = state["topk"]
+        ids, scores = state["topk"], state.get("scores")
         ok = (state.get("format") == TOPK_CACHE_FORMAT and state.get("key") == key
-              and topk.shape == (n, K) and topk.dtype == torch.long
-              and bool(((topk > 0) & (topk < n_items)).all()))
+              and ids.shape == (n, need.n) and ids.dtype == ID_DTYPE
+              and bool(((ids > 0) & (ids < n_items)).all())
+              and (scores is None) == (not need.scores)
+              and (scores is None or (scores.shape == ids.shape and scores.dtype == SCORE_DTYPE
+                                      and bool(torch.isfinite(scores).all()))))
     except Exception:  # any unreadable file is recomputed, never trusted
         ok = False
-    return topk if ok else None
+    return TeacherRanking(ids, scores) if ok else None
+
+
+def teacher_ranking_cached(teacher, teacher_path, dataset, need, device, cache_dir, show_progress=False):
+    """``(TeacherRanking, cache path)``: :func:`sharded_teacher_ranking`, cached on disk under
+    ``cache_dir`` keyed by :func:`topk_cache_key`.
+
+    A changed teacher, dataset, N or need of scores gives another key; a corrupt file is
+    recomputed. In DDP mode the cache is used only when every rank can read it, and rank 0
+    writes it.
+    """
+    logger = getLogger()
+    key = topk_cache_key(teacher_path, dataset, need)
+    path = Path(cache_dir) / f"teacher-topk-{key[:20]}.pt"
+    ranking = _read_cache(path, key, len(dataset), need, dataset.item_num) if path.is_file() else None
+    if distributed.all_ranks_agree(ranking is not None):
+        logger.info(f"Teacher top-{need.n} loaded from cache {path}")
+        return ranking, path
+    if path.is_file():
+        logger.warning(f"Teacher top-K cache {path} is corrupt or stale: recomputing")
+    ranking = sharded_teacher_ranking(teacher, dataset, need, device, show_progress)
+    if distributed.rank() == 0:
+        state = {"format": TOPK_CACHE_FORMAT, "key": key, "topk": ranking.ids}
+        if ranking.scores is not None:
+            state["scores"] = ranking.scores
+        atomic_write(path, lambda f: torch.save(state, f))
+    logger.info(f"Teacher top-{need.n} of {len(dataset)} instances cached in {path}")
+    return ranking, path
 
 
 def teacher_topk_cached(teacher, teacher_path, dataset, K, device, cache_dir):
-    """:func:`teacher_topk`, cached on disk under ``cache_dir`` keyed by :func:`topk_cache_key`.
-
-    A changed teacher, dataset or K gives another key; a corrupt file is recomputed.
-    In DDP mode the cache is used only when every rank can read it, and rank 0 writes it.
-    """
-    logger = getLogger()
-    key = topk_cache_key(teacher_path, dataset, K)
-    path = Path(cache_dir) / f"teacher-topk-{key[:20]}.pt"
-    topk = _read_cache(path, key, len(dataset), K, dataset.item_num) if path.is_file() else None
-    if distributed.all_ranks_agree(topk is not None):
-        logger.info(f"Teacher top-{K} loaded from cache {path}")
-        return topk, path
-    if path.is_file():
-        logger.warning(f"Teacher top-K cache {path} is corrupt or stale: recomputing")
-    topk = sharded_teacher_topk(teacher, dataset, K, device)
-    if distributed.rank() == 0:
-        atomic_write(path, lambda f: torch.save({"format": TOPK_CACHE_FORMAT, "key": key, "topk": topk}, f))
-    logger.info(f"Teacher top-{K} of {len(dataset)} instances cached in {path}")
-    return topk, path
+    """``(ids, cache path)`` of :func:`teacher_ranking_cached` for a top-K without scores."""
+    ranking, path = teacher_ranking_cached(teacher, teacher_path, dataset, TeacherNeed(K), device, cache_dir)
+    return ranking.ids, path
 
 
-__all__ = ["derived_config", "load_teacher", "teacher_topk", "sharded_teacher_topk", "teacher_topk_cached"]
+__all__ = ["derived_config", "load_teacher", "TeacherRanking", "scored_chunks", "teacher_ranking", "teacher_topk",
+           "sharded_teacher_ranking", "sharded_teacher_topk", "teacher_ranking_cached", "teacher_topk_cached"]

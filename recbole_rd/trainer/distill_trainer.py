@@ -1,38 +1,51 @@
-"""Ranking Distillation inside RecBole's training loop."""
+"""Distillation inside RecBole's training loop: one trainer for every distillation method."""
 
 import torch
 from recbole.data.interaction import Interaction
 
-from recbole_rd.distill.loss import RankingDistillationLoss
-from recbole_rd.distill.teacher import INSTANCE_ID, load_teacher, teacher_topk_cached
+from recbole_rd.distill.base import build_method
+from recbole_rd.distill.teacher import INSTANCE_ID, load_teacher, teacher_ranking_cached
 from recbole_rd.trainer.trainer import SafeTrainer
 from recbole_rd.utils import ConfigError
 
+STUDENT_INTERFACE = ("ranking_loss_and_scores", "full_sort_predict", "n_items")
+
 
 class DistillTrainer(SafeTrainer):
-    """Trains a student with ``L = L_R + alpha * L_D`` from a frozen teacher's top-K.
+    """Trains a student with ``L = L_R + weighted L_D`` of the method ``distill_method``
+    (``rd`` | ``cd`` | ``rrd`` | ``dcd``, see :mod:`recbole_rd.distill`) from a frozen teacher.
 
-    The teacher comes from ``teacher_checkpoint`` (any RecBole sequential model
-    saved by recbole_rd, trained on the same dataset). Its top-K for every training
-    instance is computed once, in chunks, and cached under ``topk_cache_dir``
-    (default ``checkpoint_dir``). Config keys: ``teacher_checkpoint``, ``alpha``,
-    ``K``, ``lambda``, ``mu``, ``epsilon``, ``weighting``, ``dynamic_start_epoch``,
-    ``renormalize_weights``, ``topk_cache_dir``. Everything else is RecBole's Trainer.
-    Per epoch it logs ``L_R``, ``alpha*L_D`` and the mean distillation weight.
+    The teacher comes from ``teacher_checkpoint`` (any RecBole sequential model saved by
+    recbole_rd, trained on the same dataset). The top-N it ranks for every training instance
+    (and its scores where the method needs them) is computed once, in chunks, and cached
+    under ``topk_cache_dir`` (default ``checkpoint_dir``). Every method's own keys are
+    documented in its module. Everything else is RecBole's Trainer.
+
+    Per epoch it logs each loss part of the method (per-batch means) and the method's
+    figures (RD: the mean weight sum), to the log, TensorBoard and Weights & Biases.
     """
 
     def __init__(self, config, model):
         super().__init__(config, model)
-        if not hasattr(model, "ranking_loss_and_scores"):
-            raise ConfigError(f"model: {type(model).__name__} cannot be a distilled student; "
-                              f"use CaserRD or FossilRD (students need ranking_loss_and_scores)")
-        self.alpha, self.distill_loss = check_distillation_config(config, model.n_items)
-        self.distill_loss = self.distill_loss.to(self.device)
-        self.teacher = self.topk = None
-        self.weight_log = []
+        missing = [name for name in STUDENT_INTERFACE if not hasattr(model, name)]
+        if missing:
+            raise ConfigError(f"model: {type(model).__name__} cannot be a distilled student (it lacks "
+                              f"{', '.join(missing)}); use CaserRD or FossilRD")
+        self.method = check_distillation_config(config, model.n_items).to(self.device)
+        self.teacher = self.teacher_ranking = None
+
+    @property
+    def topk(self):
+        """The teacher's top-N item ids of every training instance (int32)."""
+        return None if self.teacher_ranking is None else self.teacher_ranking.ids
+
+    @property
+    def weight_log(self):
+        """RD's mean weight sum of each batch of the last epoch (empty for other methods)."""
+        return getattr(self.method, "weight_log", [])
 
     def prepare_teacher(self, train_data):
-        """Load the teacher, compute or reuse its top-K, and tag training rows with their index."""
+        """Load the teacher, compute or reuse its top-N, and tag training rows with their index."""
         dataset = train_data._dataset
         path = self.config["teacher_checkpoint"]
         if not path:
@@ -40,42 +53,41 @@ class DistillTrainer(SafeTrainer):
                               "or run through run_recbole_rd, which trains the teacher first")
         self.teacher, _ = load_teacher(self.config, dataset, path)
         cache_dir = self.config["topk_cache_dir"] or self.config["checkpoint_dir"]
-        topk, _ = teacher_topk_cached(self.teacher, path, dataset, self.distill_loss.K, self.device, cache_dir)
-        self.topk = topk.to(self.device)
+        ranking, _ = teacher_ranking_cached(self.teacher, path, dataset, self.method.teacher_need(), self.device,
+                                            cache_dir, show_progress=bool(self.config["show_progress"]))
+        self.teacher_ranking = ranking.to(self.device)
         if INSTANCE_ID not in dataset.inter_feat:
             dataset.inter_feat.update(Interaction({INSTANCE_ID: torch.arange(len(dataset))}))
 
     def fit(self, train_data, valid_data=None, verbose=True, saved=True, show_progress=False, callback_fn=None):
-        if self.topk is None:
+        if self.teacher_ranking is None:
             self.prepare_teacher(train_data)
         return super().fit(train_data, valid_data, verbose, saved, show_progress, callback_fn)
 
     def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
-        self.epoch = epoch_idx
-        self.weight_log = []
+        self.method.start_epoch(epoch_idx, self.model, train_data._dataset, self.teacher_ranking)
         losses = super()._train_epoch(train_data, epoch_idx, self.distillation_loss, show_progress)
-        mode = self.distill_loss.weighting if self.distill_loss.is_dynamic(epoch_idx) else "position"
-        self.logger.info(f"epoch {epoch_idx} distillation: L_R={losses[0]:.4f} alpha*L_D={losses[1]:.4f} "
-                         f"(sums over batches) mean weight sum={sum(self.weight_log) / max(1, len(self.weight_log)):.4f} "
-                         f"weighting={mode}")
+        self.log_distillation(epoch_idx, losses, len(train_data))
         return losses
 
     def distillation_loss(self, interaction):
-        """``(L_R, alpha * L_D)`` of one batch; RecBole sums and logs both parts."""
-        model = self.model
-        candidates = self.topk[interaction[INSTANCE_ID]]
-        eps = self.distill_loss.epsilon if self.distill_loss.is_dynamic(self.epoch) else 0
-        # one uniform sample shared by the batch: each row's rank estimate stays unbiased
-        samples = model.history.sample_uniform(eps)
-        l_r, cand_scores, sample_scores = model.ranking_loss_and_scores(interaction, candidates, samples)
-        l_d, weights = self.distill_loss(cand_scores, sample_scores, self.epoch)
-        self.weight_log.append(weights.sum(1).mean().item())
-        return l_r, self.alpha * l_d
+        """The method's loss parts of one batch; RecBole sums and logs them."""
+        return self.method.loss(self.model, interaction, self.teacher_ranking)
+
+    def log_distillation(self, epoch_idx, losses, batches):
+        """Each loss part (per-batch mean) and the method's figures of the epoch, to the log,
+        TensorBoard (``Distill/<name>``) and Weights & Biases (``train/distill/<name>``)."""
+        figures = {name: total / max(1, batches) for name, total in zip(self.method.part_names, losses)}
+        figures.update(self.method.epoch_stats())
+        self.logger.info(f"epoch {epoch_idx} distillation ({self.method.epoch_label()}): "
+                         + ", ".join(f"{name}={value:.4f}" for name, value in figures.items()))
+        for name, value in figures.items():
+            self.tensorboard.add_scalar(f"Distill/{name}", value, epoch_idx)
+        self.wandblogger.log_metrics({**{f"distill/{name}": value for name, value in figures.items()},
+                                      "train_step": epoch_idx}, head="train")
 
 
 def check_distillation_config(config, n_items):
-    """``(alpha, RankingDistillationLoss)``; raises ConfigError naming a bad key."""
-    alpha = config["alpha"]
-    if not isinstance(alpha, (int, float)) or isinstance(alpha, bool) or alpha < 0:
-        raise ConfigError(f"alpha: {alpha!r} is invalid; allowed: a number >= 0")
-    return float(alpha), RankingDistillationLoss.from_config(config, n_items)
+    """The :class:`~recbole_rd.distill.base.DistillMethod` named by ``distill_method``
+    (default ``rd``), built from config; raises ConfigError naming a bad key."""
+    return build_method(config, n_items)

@@ -54,8 +54,8 @@ class SafeCheckpointMixin:
             return
         path = kwargs.pop("saved_model_file", self.saved_model_file)
         save_checkpoint(path, self.model, self.config, self.dataset_fp, **self._training_state(epoch))
-        if verbose:
-            self.logger.info(f"Saving current: {path}")
+        if verbose:  # every improvement: DEBUG, so that a run's log is not one line per epoch
+            self.logger.debug(f"Saving current: {path}")
 
     def _training_state(self, epoch):
         return {"epoch": epoch, "cur_step": self.cur_step, "best_valid_score": float(self.best_valid_score),

@@ -1,0 +1,121 @@
+"""DCD, Dual Correction strategy for Distillation (Lee & Kim, CIKM 2021): its user-side correction."""
+
+import time
+from logging import getLogger
+
+import torch
+
+from recbole_rd import distributed
+from recbole_rd.distill.base import (
+    DistillMethod,
+    TeacherNeed,
+    check_key,
+    positive_int,
+    positive_number,
+    sample_positions,
+    weight,
+)
+from recbole_rd.distill.rrd import RRD, relaxed_ranking_loss
+from recbole_rd.distill.teacher import INSTANCE_ID, rows_per_block, scored_chunks
+
+MIN_WEIGHT = 1e-5  # every item keeps a tiny chance, so K items can always be drawn
+
+
+def count_above(scores, values):
+    """``[rows, m]``: how many of each row's ``scores`` ``[rows, n]`` are strictly above each of
+    its ``values`` ``[rows, m]`` (the 0-based rank of an item scored ``value``). Exact; memory
+    one sorted copy of ``scores``."""
+    ascending = scores.sort(dim=1).values
+    return scores.size(1) - torch.searchsorted(ascending, values.contiguous(), right=True)
+
+
+@torch.no_grad()
+def student_ranks(student, dataset, ids, device, target_field, chunk_size=None):
+    """``[instances, N]`` int32 0-based ranks, among all items but the padding item and the
+    instance's targets, that ``student.full_sort_predict`` gives the items ``ids`` ``[instances, N]``.
+
+    Scored in chunks of rows (memory: one chunk of scores and its sorted copy); in DDP mode
+    each rank ranks its shard and the shards are gathered, so every rank has all ranks."""
+    n = len(dataset)
+    first, stop = distributed.shard(n)
+    ranks = torch.empty(stop - first, ids.size(1), dtype=torch.int32)
+    was_training = student.training
+    student.eval()
+    try:
+        chunk_size = chunk_size or rows_per_block(dataset.item_num)
+        chunks = scored_chunks(student, dataset, (first, stop), chunk_size, device, target_field)
+        for offset, interaction, scores in chunks:
+            rows = slice(first + offset, first + offset + len(interaction))
+            wanted = ids[rows].to(scores.device).long()
+            ranks[offset:offset + len(interaction)] = count_above(scores, scores.gather(1, wanted)).cpu()
+    finally:
+        student.train(was_training)
+    return distributed.gather_shards(ranks, n)
+
+
+def discrepancy_sampling_weights(student_rank, T):
+    """``(under, over)`` weights ``[B, N]`` of the teacher's top-N (teacher ranks 0..N-1):
+    ``tanh(max((r_s - r_t) / T, 0))`` for items the student ranks lower than the teacher
+    (under-estimated), ``tanh(max((r_t - r_s) / T, 0))`` for items it ranks higher (over-
+    estimated); each at least ``MIN_WEIGHT``."""
+    teacher_rank = torch.arange(student_rank.size(1), device=student_rank.device, dtype=torch.float)
+    gap = (student_rank.float() - teacher_rank) / T
+    return torch.tanh(gap.clamp(min=0)).clamp(min=MIN_WEIGHT), torch.tanh((-gap).clamp(min=0)).clamp(min=MIN_WEIGHT)
+
+
+class DCD(DistillMethod):
+    """``L = L_R + dcd_alpha * L_DCD`` (``+ rrd_alpha * L_RRD`` with ``dcd_rrd: True``).
+
+    Every ``dcd_every`` epochs the student ranks all items for every training instance and its
+    ranks of the teacher's top ``dcd_N`` are compared with the teacher's. Per instance
+    ``dcd_K`` under-estimated items and ``dcd_L`` over-estimated items are drawn
+    (:func:`discrepancy_sampling_weights` with temperature ``dcd_T``, without replacement),
+    and :func:`~recbole_rd.distill.rrd.relaxed_ranking_loss` ranks the under-estimated ones,
+    in the teacher's order, above the over-estimated ones.
+
+    Config keys: ``dcd_alpha``, ``dcd_N``, ``dcd_K``, ``dcd_L``, ``dcd_T``, ``dcd_every``,
+    ``dcd_rrd`` (also RRD's loss, with the ``rrd_*`` keys; ``rrd_N`` at most ``dcd_N``).
+    """
+
+    name = "dcd"
+
+    def __init__(self, config, n_items):
+        super().__init__(config, n_items)
+        self.alpha = weight(config, "dcd_alpha")
+        self.N = positive_int(config, "dcd_N", n_items - 2)
+        self.K = positive_int(config, "dcd_K", self.N)
+        self.L = positive_int(config, "dcd_L", self.N)
+        self.T = positive_number(config, "dcd_T")
+        self.every = positive_int(config, "dcd_every")
+        with_rrd = config["dcd_rrd"]
+        check_key("dcd_rrd", with_rrd, isinstance(with_rrd, bool) or with_rrd is None, "True or False")
+        self.rrd = RRD(config, n_items) if with_rrd else None
+        if self.rrd is not None:
+            check_key("rrd_N", self.rrd.N, self.rrd.N <= self.N, f"at most dcd_N={self.N} with dcd_rrd: True")
+        self.part_names = ("L_R", "dcd_alpha*L_DCD") + (("rrd_alpha*L_RRD",) if self.rrd else ())
+        self.target_field = config["ITEM_ID_FIELD"]
+        self.ranks = None
+
+    def teacher_need(self):
+        return TeacherNeed(self.N)
+
+    def start_epoch(self, epoch, student, dataset, teacher):
+        super().start_epoch(epoch, student, dataset, teacher)
+        if self.ranks is None or epoch % self.every == 0:
+            start = time.perf_counter()
+            device = teacher.ids.device
+            self.ranks = student_ranks(student, dataset, teacher.ids, device, self.target_field).to(device)
+            getLogger().debug(f"DCD: student ranks of {len(dataset)} instances in {time.perf_counter() - start:.1f} s")
+
+    def loss(self, student, interaction, teacher):
+        ids = teacher.of(interaction)[0]
+        under, over = discrepancy_sampling_weights(self.ranks[interaction[INSTANCE_ID]], self.T)
+        items = [ids.gather(1, sample_positions(under, self.K, len(ids))),
+                 ids.gather(1, sample_positions(over, self.L, len(ids)))]
+        if self.rrd is not None:
+            items.append(self.rrd.sample(interaction, teacher))
+        l_r, scores, _ = student.ranking_loss_and_scores(interaction, torch.cat(items, 1))
+        parts = (l_r, self.alpha * relaxed_ranking_loss(scores[:, :self.K], scores[:, self.K:self.K + self.L]))
+        if self.rrd is not None:
+            parts += (self.rrd.alpha * self.rrd.ranking_loss(scores[:, self.K + self.L:]),)
+        return parts

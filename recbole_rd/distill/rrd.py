@@ -1,0 +1,78 @@
+"""RRD, Relaxed Ranking Distillation: the ranking half of DE-RRD (Kang et al., CIKM 2020)."""
+
+import torch
+
+from recbole_rd.distill.base import (
+    DistillMethod,
+    TeacherNeed,
+    positive_int,
+    positive_number,
+    rank_weights,
+    sample_positions,
+    weight,
+)
+
+
+def relaxed_ranking_loss(ordered, others):
+    """``-sum_k [ s_k - log( sum_{l>=k} exp s_l + sum_j exp o_j ) ]``, averaged over rows:
+    the Plackett-Luce log-likelihood of ``ordered`` ``[B, K]`` (best first) ranked in that order
+    above ``others`` ``[B, L]``, whose own order is left free. Computed in log space
+    (``logcumsumexp``), so large scores never overflow."""
+    tail = torch.logcumsumexp(ordered.flip(1), 1).flip(1)  # log sum_{l>=k} exp s_l
+    return -(ordered - torch.logaddexp(tail, torch.logsumexp(others, 1, keepdim=True))).sum(1).mean()
+
+
+def items_outside(excluded, n_items, k):
+    """``[B, k]`` items drawn uniformly (with replacement) from the real items ``1..n_items-1``
+    that are not in each row of ``excluded`` ``[B, m]`` (sorted, distinct, real items).
+
+    Exact, without rejection: the u-th allowed item is ``u + 1 + #{excluded items e_i with
+    e_i - 1 - i <= u}`` (``e_i - 1 - i`` allowed items lie below the i-th excluded one)."""
+    rows, m = excluded.shape
+    u = torch.randint(0, n_items - 1 - m, (rows, k), device=excluded.device)
+    below = excluded - 1 - torch.arange(m, device=excluded.device)
+    return u + 1 + torch.searchsorted(below.contiguous(), u, right=True)
+
+
+def targets_of(interaction, field):
+    return interaction[field].view(len(interaction), -1)
+
+
+class RRD(DistillMethod):
+    """``L = L_R + rrd_alpha * L_RRD``, with :func:`relaxed_ranking_loss` of ``rrd_K``
+    interesting items, drawn per instance from the teacher's top ``rrd_N`` with probability
+    ``∝ exp(-rank / rrd_T)`` and kept in the teacher's order, above ``rrd_L`` uninteresting
+    items drawn uniformly outside that top-N (and the instance's target).
+
+    Config keys: ``rrd_alpha``, ``rrd_N``, ``rrd_K``, ``rrd_L``, ``rrd_T``.
+    """
+
+    name = "rrd"
+    part_names = ("L_R", "rrd_alpha*L_RRD")
+
+    def __init__(self, config, n_items):
+        super().__init__(config, n_items)
+        self.alpha = weight(config, "rrd_alpha")
+        self.L = positive_int(config, "rrd_L")
+        self.N = positive_int(config, "rrd_N", n_items - 3)
+        self.K = positive_int(config, "rrd_K", self.N)
+        self.target_field = config["ITEM_ID_FIELD"]
+        self.register_buffer("rank_weights", rank_weights(self.N, positive_number(config, "rrd_T")), persistent=False)
+
+    def teacher_need(self):
+        return TeacherNeed(self.N)
+
+    def sample(self, interaction, teacher):
+        """``[B, K + L]``: the interesting items (teacher order), then the uninteresting ones."""
+        ids = teacher.of(interaction)[0][:, :self.N]
+        interesting = ids.gather(1, sample_positions(self.rank_weights, self.K, len(ids)))
+        excluded = torch.cat([ids, targets_of(interaction, self.target_field)], 1).sort(1).values
+        return torch.cat([interesting, items_outside(excluded, self.n_items, self.L)], 1)
+
+    def ranking_loss(self, scores):
+        """Unweighted L_RRD from the student's scores of :meth:`sample`'s items."""
+        return relaxed_ranking_loss(scores[:, :self.K], scores[:, self.K:])
+
+    def loss(self, student, interaction, teacher):
+        l_r, scores, _ = student.ranking_loss_and_scores(interaction, self.sample(interaction, teacher))
+        return l_r, self.alpha * self.ranking_loss(scores)
