@@ -7,7 +7,20 @@ from recbole.config import Config as RecBoleConfig
 from recbole.utils import ModelType
 
 from recbole_rd import distributed
+from recbole_rd.model.abstract_recommender import WindowRecommender
 from recbole_rd.utils import ConfigError, get_model, is_plugin_model, properties_dir
+
+
+def model_properties_files(model_class, model, props):
+    """The YAML files of a plugin model, loaded after ``overall.yaml`` in this order."""
+    base = getattr(model_class, "teacher_model", None)
+    files = [props / "distill.yaml"] if base else []
+    declared = getattr(model_class, "properties_files", None)
+    if declared:
+        return files + list(declared)
+    if base:
+        files.append(props / "model" / f"{base}.yaml")
+    return files + [props / "model" / f"{model}.yaml"]
 
 
 class Config(RecBoleConfig):
@@ -17,11 +30,17 @@ class Config(RecBoleConfig):
       (``recbole.Caser`` selects RecBole's own Caser);
     * for this plugin's models, ``properties/overall.yaml`` and
       ``properties/model/<Model>.yaml`` are loaded after RecBole's defaults
-      (a distilled student loads its base model's file first);
+      (a distilled student loads ``properties/distill.yaml`` and its base model's file
+      first; a model class may list its files in ``properties_files`` instead, as the
+      students of RecBole models do: the model's RecBole YAML, then ``RecBoleStudent.yaml``);
     * ``properties/dataset/<dataset>.yaml`` is loaded for every model;
+    * a model class with a ``complete_config(final, external)`` class method fills in
+      derived keys (a RecBole model's student: its width from ``teacher_embedding_size``);
     * sequential models with ``loss_type: CE`` get ``train_neg_sample_args: ~``
       unless it is set explicitly (RecBole would refuse the combination);
-    * ``MAX_ITEM_LIST_LENGTH`` follows the model's window ``L`` unless set explicitly;
+    * ``MAX_ITEM_LIST_LENGTH`` follows the window ``L`` of this plugin's window models
+      (Caser, Fossil and their students) unless set explicitly; other models keep
+      RecBole's ``MAX_ITEM_LIST_LENGTH`` (default 50) whatever ``L`` says;
     * in DDP mode (``local_rank`` set by the launcher) the process-group backend is
       ``dist_backend`` (``auto``: nccl on CUDA, gloo on CPU; RecBole hard-codes nccl).
     """
@@ -40,10 +59,7 @@ class Config(RecBoleConfig):
         files = []
         if is_plugin_model(model_class):
             files.append(props / "overall.yaml")
-            base = getattr(model_class, "teacher_model", None)
-            if base:
-                files.append(props / "model" / f"{base}.yaml")
-            files.append(props / "model" / f"{model}.yaml")
+            files += model_properties_files(model_class, model, props)
         files.append(props / "dataset" / f"{dataset}.yaml")
         for file in files:
             if os.path.isfile(file):
@@ -58,7 +74,11 @@ class Config(RecBoleConfig):
         if (str(final.get("loss_type")).upper() == "CE" and final["MODEL_TYPE"] == ModelType.SEQUENTIAL
                 and "train_neg_sample_args" not in self.external_config_dict):
             final["train_neg_sample_args"] = None  # RecBole refuses CE with sampled negatives
-        if final.get("L") is not None and "MAX_ITEM_LIST_LENGTH" not in self.external_config_dict:
+        complete = getattr(self.model_class, "complete_config", None)
+        if complete is not None:
+            complete(final, self.external_config_dict)
+        if (final.get("L") is not None and issubclass(self.model_class, WindowRecommender)
+                and "MAX_ITEM_LIST_LENGTH" not in self.external_config_dict):
             final["MAX_ITEM_LIST_LENGTH"] = int(final["L"])
         return final
 

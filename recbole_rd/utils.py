@@ -36,8 +36,8 @@ def properties_dir():
 
 
 def plugin_model_names():
-    """Names of the models this plugin defines."""
-    return sorted(p.stem for p in (properties_dir() / "model").glob("*.yaml"))
+    """Names of the models this plugin defines (files of ``properties/model/`` that are models)."""
+    return sorted(p.stem for p in (properties_dir() / "model").glob("*.yaml") if _plugin_model(p.stem))
 
 
 def _plugin_model(model_name):
@@ -50,24 +50,41 @@ def _plugin_model(model_name):
     return None
 
 
+def _recbole_model(model_name):
+    try:
+        return recbole_get_model(model_name)
+    except (ValueError, ImportError, AttributeError):  # RecBole imports optional libraries while searching
+        return None
+
+
+def _recbole_student(model_name):
+    """``<Name>RD`` for a RecBole model ``<Name>``: its distilled student (ConfigError if it cannot be one)."""
+    from recbole_rd.model.sequential_recommender.recbole_student import STUDENT_SUFFIX, student_class
+
+    base_name = model_name[:-len(STUDENT_SUFFIX)]
+    base = _recbole_model(base_name) if model_name.endswith(STUDENT_SUFFIX) and base_name else None
+    return student_class(base) if base is not None else None
+
+
 def get_model(model_name):
-    """Model class by name: this plugin's models first, then RecBole's.
+    """Model class by name: this plugin's models first, then RecBole's, then
+    ``<Name>RD``, the distilled student of RecBole's sequential model ``<Name>``
+    (``SASRecRD``, ``GRU4RecRD``, ...; see ``recbole_student``).
 
     ``recbole.<Name>`` (e.g. ``recbole.Caser``) always picks RecBole's own model.
     """
     if model_name.startswith(RECBOLE_PREFIX):
-        return recbole_get_model(model_name[len(RECBOLE_PREFIX):])
-    model_class = _plugin_model(model_name)
-    if model_class is not None:
-        return model_class
-    try:
-        return recbole_get_model(model_name)
-    except (ValueError, ImportError):  # RecBole imports optional libraries while searching
+        model_class = _recbole_model(model_name[len(RECBOLE_PREFIX):])
+    else:
+        model_class = _plugin_model(model_name) or _recbole_model(model_name) or _recbole_student(model_name)
+    if model_class is None:
         raise ConfigError(
             f"model: unknown model '{model_name}'. This plugin defines "
             f"{', '.join(plugin_model_names())}; any RecBole model name also works "
-            f"(e.g. SASRec, GRU4Rec, Pop, BPR; 'recbole.Caser' for RecBole's Caser)."
-        ) from None
+            f"(e.g. SASRec, GRU4Rec, Pop, BPR; 'recbole.Caser' for RecBole's Caser), and "
+            f"<RecBoleModel>RD is the distilled student of a RecBole sequential model (e.g. SASRecRD, GRU4RecRD)."
+        )
+    return model_class
 
 
 def is_plugin_model(model_class):
