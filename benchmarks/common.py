@@ -1,4 +1,7 @@
-"""Shared set-up of the benchmarks: generated data of a given size and prepared RecBole objects."""
+"""Shared set-up of the benchmarks: generated data of a given size and prepared RecBole objects.
+
+Device: ``RECBOLE_RD_GPU=0`` runs on ``cuda:0`` (the value is RecBole's ``gpu_id``); unset, the CPU.
+"""
 
 import os
 import resource
@@ -66,12 +69,50 @@ def peak_rss_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def report(title, rows, checks):
-    """Print a Markdown table and the target checks; exit 1 when a target is missed."""
+def peak_device_mib(device):
+    """Peak CUDA memory allocated on ``device`` since the last reset (None on CPU)."""
+    import torch
+
+    return round(torch.cuda.max_memory_allocated(device) / 2**20) if torch.device(device).type == "cuda" else None
+
+
+class LargestScores:
+    """Within ``with LargestScores(model) as seen:``, ``seen.largest`` is the largest number of
+    scores that one call of the model's ``full_sort_predict``, ``score_all`` or ``score_shared``
+    returned (the score matrices actually produced, not a formula)."""
+
+    METHODS = ("full_sort_predict", "score_all", "score_shared")
+
+    def __init__(self, model):
+        self.model, self.largest, self.calls = model, 0, 0
+
+    def _wrap(self, method):
+        def wrapped(*args, **kwargs):
+            out = method(*args, **kwargs)
+            self.largest, self.calls = max(self.largest, out.numel()), self.calls + 1
+            return out
+        return wrapped
+
+    def __enter__(self):
+        for name in self.METHODS:
+            if hasattr(self.model, name):
+                setattr(self.model, name, self._wrap(getattr(self.model, name)))
+        return self
+
+    def __exit__(self, *exc):
+        for name in self.METHODS:
+            self.model.__dict__.pop(name, None)
+
+
+def report(title, rows, checks, info=()):
+    """Print a Markdown table, the target checks ``(label, measured value, target text, ok)``
+    and the figures without target ``(label, value, note)``; exit 1 when a target is missed."""
     print(f"## {title}\n")
     print(format_table(rows) + "\n")
     failed = False
     for label, value, target, ok in checks:
         print(f"{'PASS' if ok else 'FAIL'}: {label} = {value} (target {target})")
         failed |= not ok
+    for label, value, note in info:
+        print(f"INFO: {label} = {value} ({note})")
     sys.exit(1 if failed else 0)

@@ -2,15 +2,21 @@
 
 Each checkpoint records the model class, its hyper-parameters and a fingerprint of
 the dataset and its id mappings, so a teacher trained elsewhere is refused early.
+It also holds the run's full config as plain data (``run_config``: enums by name,
+no device), from which :func:`recbole_rd.quick_start.load_data_and_model` rebuilds
+the dataset and the split, and the model's ``other_parameter`` (e.g. Pop's counts).
+Files of the same format written before ``run_config`` existed still load as teachers.
 """
 
+import enum
 import hashlib
 import pickle
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import torch
-from recbole.utils import dataset_arguments, evaluation_arguments, general_arguments, training_arguments
+from recbole.utils import dataset_arguments, enum_type, evaluation_arguments, general_arguments, training_arguments
 
 from recbole_rd.utils import RecBoleRDError, atomic_write
 
@@ -30,6 +36,8 @@ _SKIP = object()
 def _plain(value):
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
+    if isinstance(value, np.generic):  # e.g. a hyperopt sample
+        return _plain(value.item())
     if isinstance(value, (list, tuple)):
         items = [_plain(v) for v in value]
         return _SKIP if any(i is _SKIP for i in items) else items
@@ -47,6 +55,56 @@ def model_hyper_parameters(config):
         if key not in _RUN_KEYS and value is not _SKIP:
             out[key] = value
     out["MAX_ITEM_LIST_LENGTH"] = config["MAX_ITEM_LIST_LENGTH"]
+    return out
+
+
+# config values RecBole holds as enums (MODEL_TYPE, MODEL_INPUT_TYPE, eval_type): stored by name
+_ENUMS = {name: cls for name, cls in vars(enum_type).items() if isinstance(cls, type) and issubclass(cls, enum.Enum)}
+_NOT_STORED = {"device"}  # where the model runs is chosen when it is loaded
+
+
+def run_config(config):
+    """``(values, enums, skipped)``: the run's full config as plain data, enum values by
+    name (``enums`` maps their keys to the enum class), keys that are not plain data skipped."""
+    values, enums, skipped = {}, {}, []
+    for key, value in config.final_config_dict.items():
+        if key in _NOT_STORED:
+            continue
+        if isinstance(value, enum.Enum) and _ENUMS.get(type(value).__name__) is type(value):
+            values[key], enums[key] = value.name, type(value).__name__
+        elif (plain := _plain(value)) is not _SKIP:
+            values[key] = plain
+        else:
+            skipped.append(key)
+    return values, enums, skipped
+
+
+def saved_run_config(state, path):
+    """The run config recorded in checkpoint ``state``, enums restored."""
+    if "run_config" not in state:
+        raise CheckpointError(
+            f"{path} holds no run config: it was saved by an older recbole_rd, which stored the model's "
+            f"hyper-parameters only, so its dataset and split cannot be rebuilt. It still works as "
+            f"teacher_checkpoint; to load it with load_data_and_model, train the model again with this version.")
+    values = dict(state["run_config"])
+    for key, enum_name in state.get("run_config_enums", {}).items():
+        try:
+            values[key] = _ENUMS[enum_name][values[key]]
+        except KeyError:
+            raise CheckpointError(f"{path}: config key {key!r} holds {values.get(key)!r}, not a member of "
+                                  f"RecBole's enum {enum_name!r}; the file is damaged or from another "
+                                  f"RecBole version") from None
+    return values
+
+
+def _other_parameters(model):
+    """The model's non-parameter state (RecBole's ``other_parameter``) that is tensors or plain data."""
+    out = {}
+    for key, value in model.other_parameter().items():
+        if isinstance(value, torch.Tensor):
+            out[key] = value.detach()
+        elif (plain := _plain(value)) is not _SKIP:
+            out[key] = plain
     return out
 
 
@@ -77,7 +135,11 @@ def fingerprint_mismatch(recorded, current):
 
 
 def save_checkpoint(path, model, config, dataset_fp, **training_state):
-    """Write a checkpoint atomically; ``training_state`` holds plain values or tensors."""
+    """Write a checkpoint atomically; ``training_state`` holds plain values or tensors.
+
+    ``config`` (any RecBole ``Config``) is stored whole as plain data (see :func:`run_config`).
+    """
+    values, enums, skipped = run_config(config)
     state = {
         "format": FORMAT,
         "model": type(model).__name__,
@@ -86,6 +148,10 @@ def save_checkpoint(path, model, config, dataset_fp, **training_state):
         "dataset": dataset_fp,
         "parameter_count": sum(p.numel() for p in model.parameters()),
         "state_dict": model.state_dict(),
+        "other_parameter": _other_parameters(model),
+        "run_config": values,
+        "run_config_enums": enums,
+        "run_config_skipped": skipped,
         **training_state,
     }
     atomic_write(path, lambda f: torch.save(state, f))
@@ -100,34 +166,59 @@ def load_checkpoint(path, map_location="cpu"):
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
-        raise CheckpointError(
-            f"refused to load {path}: it holds pickled Python objects, which could run code. "
-            f"recbole_rd only loads checkpoints of tensors and plain data; re-save the model with "
-            f"recbole_rd (details: {str(err).splitlines()[0]})") from None
+        refused = [line.strip() for line in str(err).splitlines() if "GLOBAL" in line]
+        raise CheckpointError(pickled_file_message(path, refused[0]) if refused else corrupt_file_message(path, err)
+                              ) from None
     except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as err:
-        raise CheckpointError(f"checkpoint {path} is truncated or corrupt ({type(err).__name__}: "
-                              f"{str(err).splitlines()[0] if str(err) else 'no detail'}); "
-                              f"delete it and train again.") from None
+        raise CheckpointError(corrupt_file_message(path, err)) from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a recbole_rd checkpoint (no '{FORMAT}' header); "
                               f"RecBole's own .pth files pickle their Config and cannot be loaded safely.")
     return state
 
 
-def check_same_data(state, dataset, path, role="checkpoint"):
-    """Refuse a checkpoint trained on other data, saying what differs."""
+def corrupt_file_message(path, err):
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    # torch's weights-only failures wrap the cause in advice about weights_only: keep the cause
+    detail = next((line for line in lines if "weights_only" not in line.lower().replace(" ", "_")
+                   and "documentation" not in line), lines[0] if lines else "no detail")
+    return f"checkpoint {path} is truncated or corrupt ({type(err).__name__}: {detail}); delete it and train again."
+
+
+def pickled_file_message(path, refused_global):
+    """Why a file of pickled objects is refused (``refused_global``: torch's line naming
+    the object), and the two ways out."""
+    return (
+        f"refused to load {path}: it holds pickled Python objects ({refused_global}), as RecBole's own checkpoints do "
+        f"(they pickle the whole Config). torch >= 2.6 refuses such files by default, and unpickling one "
+        f"could run any code it carries. recbole_rd loads only checkpoints of tensors and plain data. "
+        f"Either train the model again with recbole_rd (python run_recbole_rd.py --model=... --dataset=...), "
+        f"or, only if you trust the file and where it came from, unpickle it yourself once and re-save it "
+        f"with recbole_rd: import torch; from recbole_rd.quick_start import resave_recbole_checkpoint; "
+        f"resave_recbole_checkpoint(torch.load({str(path)!r}, weights_only=False), 'NEW.pth'); then load "
+        f"NEW.pth with recbole_rd.quick_start.load_data_and_model('NEW.pth').")
+
+
+TEACHER_DATA_FIX = ("Train the teacher on this dataset with the same filtering, or point teacher_checkpoint "
+                    "at a matching one.")
+
+
+def check_same_data(state, dataset, path, role="checkpoint", fix=TEACHER_DATA_FIX):
+    """Refuse a checkpoint trained on other data, saying what differs and ``fix``."""
     problems = fingerprint_mismatch(state["dataset"], dataset_fingerprint(dataset))
     if problems:
-        raise CheckpointError(
-            f"{role} {path} was trained on different data: " + "; ".join(problems)
-            + ". Train the teacher on this dataset with the same filtering, or point "
-              "teacher_checkpoint at a matching one.")
+        raise CheckpointError(f"{role} {path} was trained on different data: " + "; ".join(problems) + ". " + fix)
 
 
 def load_weights(model, state, path):
-    """Load ``state['state_dict']`` into ``model`` with a readable error on mismatch."""
+    """Load ``state['state_dict']`` (and the ``other_parameter`` it records) into ``model``
+    with a readable error on mismatch."""
     try:
         model.load_state_dict(state["state_dict"])
     except RuntimeError as err:
         raise CheckpointError(f"{path} holds a {state.get('model')} whose weights do not fit "
                               f"{type(model).__name__} here: {str(err).splitlines()[0]}") from None
+    other = state.get("other_parameter")
+    if other:
+        device = next(model.parameters()).device
+        model.load_other_parameter({k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in other.items()})

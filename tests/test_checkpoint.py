@@ -89,6 +89,9 @@ def test_recbole_builtin_model_checkpoint_loads_safely(tiny):
         tiny, epochs=1, MAX_ITEM_LIST_LENGTH=5))
     state = load_checkpoint(result["checkpoint"])
     assert state["model"] == "GRU4Rec" and "gru_layers.weight_ih_l0" in state["state_dict"]
+    weights = result["trainer"].model.state_dict()  # the tested (best) model
+    assert state["state_dict"].keys() == weights.keys()
+    assert all(torch.equal(state["state_dict"][name], value) for name, value in weights.items())
 
 
 def test_interrupted_training_resumes_to_the_same_result(tiny):

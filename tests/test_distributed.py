@@ -1,10 +1,14 @@
 """DDP mode for real: two CPU processes with gloo on loopback."""
 
+import os
 import socket
+import subprocess
+import sys
 
 import pytest
 import torch
 import torch.multiprocessing as mp
+import yaml
 from conftest import tiny_config_dict
 
 from recbole_rd import distributed
@@ -65,10 +69,67 @@ def test_two_gloo_processes_train_caserrd_and_agree(tiny, teacher, tmp_path):
         assert abs(ranks[0]["test"][metric] - value) < 0.05, metric
 
 
-def test_run_reports_a_bad_config_in_any_process_as_a_value_error(tiny):
-    with pytest.raises(ValueError, match=r"process \d: alpha: -1 is invalid"):
-        run("CaserRD", "tiny", config_dict=tiny_config_dict(tiny, alpha=-1),
-            nproc=NPROC, ip="127.0.0.1", port=free_port())
+# RecBole creates log/ and saved/ by "if not exists: makedirs", so two processes starting together in an
+# empty folder can both see it missing (FileExistsError in 1 run of 3 on ml-100k). This makedirs waits
+# before creating, which widens that window from microseconds to 0.3 s: the race then happens every time.
+SLOW_MAKEDIRS = """import os, time
+_makedirs = os.makedirs
+def _slow_makedirs(name, mode=0o777, exist_ok=False):
+    time.sleep(0.3)
+    return _makedirs(name, mode, exist_ok)
+os.makedirs = _slow_makedirs
+"""
+
+
+def ddp_command(folder, data, port, *flags, **overrides):
+    """``python -m recbole_rd.quick_start.cli`` with 2 gloo processes on the tiny data, run in
+    ``folder`` (created empty; saved/ and log/ go there) with a slow ``os.makedirs``."""
+    folder.mkdir()
+    config = tiny_config_dict(data, epochs=1, checkpoint_dir="saved", **overrides)
+    (folder / "tiny.yaml").write_text(yaml.safe_dump(config))
+    (folder / "slow").mkdir()
+    (folder / "slow" / "sitecustomize.py").write_text(SLOW_MAKEDIRS)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(folder / "slow"),
+                                                                      os.environ.get("PYTHONPATH")]))}
+    command = [sys.executable, "-m", "recbole_rd.quick_start.cli", "--dataset=tiny", "--config_files=tiny.yaml",
+               f"--nproc={NPROC}", "--ip=127.0.0.1", f"--port={port}", *flags]
+    return subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_first_ddp_runs_in_empty_folders_all_succeed(tiny, tmp_path):
+    for attempt in range(3):
+        folder = tmp_path / f"new{attempt}"
+        done = ddp_command(folder, tiny, free_port(), "--model=Caser")
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert "FileExistsError" not in done.stderr
+        (checkpoint,) = (folder / "saved").glob("Caser-tiny-d100-*.pth")
+        assert torch.load(checkpoint, weights_only=True)["model"] == "Caser"
+        assert len(list((folder / "log" / "Caser").glob("*.log"))) == NPROC  # one log file per process
+        assert done.stdout.startswith("Caser done: best epoch 0, test result: {'recall@10': ")
+
+
+def test_a_bad_setting_in_ddp_is_one_error_line_with_status_2(tiny, tmp_path):
+    """run() raises DistributedRunError (a RecBoleRDError), which the command line prints."""
+    done = ddp_command(tmp_path / "bad", tiny, free_port(), "--model=CaserRD", "--alpha=-1")
+    assert done.returncode == 2, done.stderr[-3000:]
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith("error: process ")
+    assert errors[0].split(": ", 2)[2] == "alpha: -1 is invalid; allowed: a number >= 0"
+    assert "Traceback" not in done.stderr
+
+
+def _bug_in_rank_1(local_rank, *args):
+    if local_rank == 1:
+        return 1 / 0
+
+
+def test_a_bug_in_a_ddp_process_keeps_its_traceback(tiny, monkeypatch):
+    real_spawn = mp.spawn
+    monkeypatch.setattr(mp, "spawn", lambda fn, args, nprocs: real_spawn(_bug_in_rank_1, args=args, nprocs=nprocs))
+    with pytest.raises(mp.ProcessRaisedException) as raised:
+        run("Caser", "tiny", config_dict=tiny_config_dict(tiny), nproc=NPROC, ip="127.0.0.1", port=free_port())
+    assert raised.value.error_index == 1
+    assert "Traceback" in str(raised.value) and "ZeroDivisionError: division by zero" in str(raised.value)
 
 
 def test_backend_follows_the_device_and_refuses_nccl_on_cpu():

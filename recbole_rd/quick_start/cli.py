@@ -1,12 +1,16 @@
-"""Command line: RecBole's flags (--model, --dataset, --config_files, --key=value)."""
+"""Command line: RecBole's flags (--model, --dataset, --config_files, --key=value).
+
+This package's own errors (:class:`recbole_rd.utils.RecBoleRDError`: a bad config, dataset,
+checkpoint or conversion) end the command with one ``error: ...`` line on stderr and exit
+status 2; anything else is a bug and keeps its traceback. A run ends with one summary line
+(best epoch, test result, checkpoint, time): logged at ``state: INFO``, printed otherwise.
+"""
 
 import argparse
 import sys
+from contextlib import contextmanager
 
-from recbole_rd.checkpoint import CheckpointError
-
-# ConfigError, DatasetError and ConvertError are ValueErrors, as are RecBole's config errors
-USER_ERRORS = (ValueError, CheckpointError)
+from recbole_rd.utils import ConfigError, RecBoleRDError
 
 
 def parse_args(argv):
@@ -29,28 +33,44 @@ def parse_args(argv):
     return parser.parse_known_args(argv)[0]
 
 
-def main(argv=None):
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+def run_command(args):
+    """Run what ``args`` ask for; this package's errors propagate."""
     files = args.config_files.strip().split(" ") if args.config_files else None
+    if args.compare and (args.nproc > 1 or args.world_size > 0):
+        raise ConfigError("--compare runs in one process; drop --nproc/--world_size "
+                          "(train a single model in DDP mode instead)")
+    if args.compare:
+        from recbole_rd.quick_start.compare import compare
+
+        compare(args.model, args.dataset, files, baselines=[b for b in args.baselines.split(",") if b],
+                results_dir=args.results_dir, seeds=[int(s) for s in args.seeds.split(",")])
+        return
+    from recbole_rd.quick_start import run
+
+    result = run(args.model, args.dataset, files, nproc=args.nproc, world_size=args.world_size,
+                 ip=args.ip, port=args.port, group_offset=args.group_offset)
+    if result is not None and not result.get("summary_logged"):  # None on nodes without rank 0
+        print(result["summary"])
+
+
+@contextmanager
+def command_errors():
+    """An entry point's body: dependency warnings silenced; this package's errors become one
+    ``error:`` line and exit status 2 (anything else keeps its traceback)."""
+    from recbole_rd.quick_start.quick_start import quiet_dependency_warnings
+
+    quiet_dependency_warnings()
     try:
-        if args.compare and (args.nproc > 1 or args.world_size > 0):
-            raise ValueError("--compare runs in one process; drop --nproc/--world_size "
-                             "(train a single model in DDP mode instead)")
-        if args.compare:
-            from recbole_rd.quick_start.compare import compare
-
-            compare(args.model, args.dataset, files, baselines=[b for b in args.baselines.split(",") if b],
-                    results_dir=args.results_dir, seeds=[int(s) for s in args.seeds.split(",")])
-        else:
-            from recbole_rd.quick_start import run
-
-            result = run(args.model, args.dataset, files, nproc=args.nproc, world_size=args.world_size,
-                         ip=args.ip, port=args.port, group_offset=args.group_offset)
-            if result is not None:  # None on nodes without rank 0
-                print(f"test result: {dict(result['test_result'])}")
-    except USER_ERRORS as err:
+        yield
+    except RecBoleRDError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    with command_errors():
+        run_command(args)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,21 @@
-"""Teacher vs student alone vs RD student (and RecBole baselines) under one protocol.
+"""Teacher vs student alone vs distilled students (and RecBole baselines) under one protocol.
 
     python run_recbole_rd.py --compare --model=Caser --dataset=foursquare-sample \
-        [--baselines=Pop,SASRec] [--seeds=2020,2021] [--results_dir=results]
+        [--distill_methods=rd,rd-position] [--teacher_model=SASRec] [--baselines=Pop,SASRec] \
+        [--seeds=2020,2021] [--SASRec.epochs=50] [--results_dir=results]
 
-Writes ``<dataset>-<model>-compare.{md,csv,png}`` and ``...-significance.md``.
+Every row is trained on the same split and windows with the same budget and early stopping
+(``BUDGET_KEYS``, taken from the distilled student's configuration), each with its own batch
+size and learning rate (a RecBole model keeps RecBole's defaults for these) and its own
+training loader seeded alike. Per-row overrides: ``--<row or model>.<key>=value`` (e.g.
+``--SASRec.epochs=50``, ``--Caser-T.learning_rate=0.01``) or the config key
+``model_overrides: {SASRec: {epochs: 50}}``.
+
+Writes under ``results_dir``, with stem ``<dataset>-<model>-compare``: ``.md`` (table with a
+provenance header), ``.csv`` (full precision, mean and std in separate columns), ``.png``
+(accuracy against parameters and against top-10 time), ``-significance.{md,csv}`` (paired
+t-tests over users of each distilled row against S and T) and ``-provenance.json`` (command
+line, configurations, versions, git commit, device, seeds).
 The paper's protocol (``eval_protocol: paper``) is the default here.
 """
 
@@ -11,17 +23,43 @@ import csv
 import io
 import statistics
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from recbole.data.utils import get_dataloader
 
+from recbole_rd.checkpoint import load_checkpoint
 from recbole_rd.config import Config
 from recbole_rd.data.paper_protocol import PeriodEvalData
 from recbole_rd.distill.teacher import derived_config, rows_per_block
-from recbole_rd.trainer.distill_trainer import check_distillation_config
+from recbole_rd.quick_start import plot as figure
+from recbole_rd.quick_start.provenance import plain_data, provenance, summary_line, write_provenance
 from recbole_rd.quick_start.quick_start import prepare, teacher_config, train_and_test
 from recbole_rd.ranking import top_k
+from recbole_rd.trainer.distill_trainer import check_distillation_config
 from recbole_rd.utils import ConfigError, atomic_write
+
+# the same for every row unless overridden per row: training budget and early stopping
+BUDGET_KEYS = ("epochs", "stopping_step", "eval_step", "valid_metric", "valid_metric_bigger")
+# the same for every row, always: they shape the shared split, windows and evaluation
+SHARED_KEYS = ("seed", "reproducibility", "MAX_ITEM_LIST_LENGTH", "eval_protocol", "paper_split", "eval_args",
+               "metrics", "topk", "metric_decimal_place", "eval_batch_size", "data_path", "checkpoint_dir",
+               "gpu_id", "use_gpu", "show_progress", "state")
+NOT_PER_ROW = SHARED_KEYS + ("model", "dataset")
+# what the table and the provenance say each row was trained with
+TRAINED_WITH = BUDGET_KEYS + ("train_batch_size", "learning_rate", "weight_decay", "loss_type", "seed",
+                              "MAX_ITEM_LIST_LENGTH", "distill_method", "weighting", "teacher_checkpoint")
+DISTILL_METHODS = ("rd", "cd", "rrd", "dcd")  # used until recbole_rd.distill has a method registry
+
+
+@dataclass
+class Row:
+    """One row of the comparison: its label, role (teacher, student, distilled, baseline) and config."""
+    label: str
+    role: str
+    config: object
+    tag: str
 
 
 def user_blocks(eval_data, device):
@@ -49,12 +87,240 @@ def time_topk_lists(model, eval_data, k=10, repeats=3):
     return best
 
 
-def format_table(rows):
-    """Markdown table of result rows (keys of the first row)."""
-    keys = list(rows[0])
-    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
-    lines += ["| " + " | ".join("" if r.get(k) is None else str(r.get(k)) for k in keys) + " |" for r in rows]
+# ---- which rows, with which configuration ----
+
+def _registered_methods():
+    """Names of the distillation methods the trainer implements (the registry
+    ``recbole_rd.distill.METHODS``; only ``rd`` without it) and RD's weightings."""
+    try:
+        from recbole_rd.distill import METHODS, method_class
+        from recbole_rd.distill.rd import WEIGHTINGS
+    except ImportError:  # a version without the method registry
+        from recbole_rd.distill.loss import WEIGHTINGS
+        return ("rd",), tuple(WEIGHTINGS)
+    method_class(None)  # imports every method module, so that each registers itself
+    return tuple(METHODS), tuple(WEIGHTINGS)
+
+
+def parse_distill_methods(spec):
+    """``[(label suffix, config overrides)]`` of ``spec`` (``"rd,rd-position"`` or a list):
+    ``rd``, ``cd``, ``rrd``, ``dcd`` and RD with one weighting, ``rd-<weighting>``."""
+    names = [n.strip() for n in (spec.split(",") if isinstance(spec, str) else spec) if n and n.strip()]
+    implemented, weightings = _registered_methods()
+    allowed = list(dict.fromkeys([*DISTILL_METHODS, *implemented])) + [f"rd-{w}" for w in weightings]
+    unknown = [n for n in names if n.lower() not in allowed]
+    if unknown or not names:
+        raise ConfigError(f"distill_methods: {', '.join(map(repr, unknown)) or 'nothing'} given; allowed: "
+                          f"{', '.join(allowed)} (comma-separated, e.g. --distill_methods=rd,rd-position)")
+    methods = []
+    for name in dict.fromkeys(n.lower() for n in names):
+        method, _, weighting = name.partition("-")
+        if method not in implemented:
+            raise ConfigError(f"distill_methods: '{method}' is not implemented by this version's trainer "
+                              f"(implemented: {', '.join(implemented)})")
+        overrides = {"distill_method": method, **({"weighting": weighting} if weighting else {})}
+        methods.append((method.upper() + (f"-{weighting}" if weighting else ""), name, overrides))
+    return methods
+
+
+def comparison_config(name, config, config_file_list, config_dict):
+    """Config of a model that is not the student's own (a RecBole baseline or another teacher):
+    its own defaults, the comparison's budget and the shared split settings of ``config``."""
+    shared = {key: config[key] for key in BUDGET_KEYS + SHARED_KEYS if key in config.final_config_dict}
+    own = Config(model=name, dataset=config["dataset"], config_file_list=config_file_list,
+                 config_dict={**(config_dict or {}), **shared, "train_neg_sample_args": None})
+    if str(own["loss_type"]).upper() == "BPR":
+        raise ConfigError(f"baselines: {name} with loss_type BPR needs sampled negatives, but the comparison "
+                          f"shares one split without them; pass --{name}.loss_type=CE or use Pop, SASRec, "
+                          f"GRU4Rec, recbole.Caser")
+    return own
+
+
+def plan_rows(config, base_model, teacher_model, methods, baselines, config_file_list, config_dict):
+    """The rows of one seed: T, S, one per distillation method, then the baselines."""
+    teacher_model = teacher_model or base_model
+    teacher = (teacher_config(config) if teacher_model == base_model
+               else comparison_config(teacher_model, config, config_file_list, config_dict))
+    rows = [Row(f"{teacher_model}-T", "teacher", teacher, "teacher"),
+            Row(f"{base_model}-S", "student", derived_config(config, model=base_model), "student")]
+    rows += [Row(f"{base_model}-{suffix}", "distilled", derived_config(config, **overrides), name)
+             for suffix, name, overrides in methods]
+    rows += [Row(name, "baseline", comparison_config(name, config, config_file_list, config_dict), name)
+             for name in dict.fromkeys(baselines) if name != teacher_model]
+    return rows
+
+
+def row_overrides(config, rows, given=None):
+    """``{row label: {key: value}}`` from ``given``, the config key ``model_overrides`` and dotted
+    keys ``<row label or model name>.<key>`` (e.g. ``--SASRec.epochs=50``); a model name applies to
+    every row of that model. Refuses names matching no row and keys that cannot differ per row."""
+    named = {}
+    for source in (config["model_overrides"], given):
+        if not source:
+            continue
+        if not isinstance(source, dict) or not all(isinstance(v, dict) for v in source.values()):
+            raise ConfigError(f"model_overrides: {source!r} is invalid; allowed: {{row or model: {{key: value}}}}, "
+                              f"e.g. {{'SASRec': {{'epochs': 50}}}}")
+        for name, keys in source.items():
+            named.setdefault(str(name), {}).update(keys)
+    for key, value in config.final_config_dict.items():
+        if "." in key:
+            name, _, option = key.rpartition(".")
+            named.setdefault(name, {})[option] = value
+    per_row = {row.label: {} for row in rows}
+    for name, keys in named.items():
+        targets = [row.label for row in rows if name in (row.label, row.config["model"])]
+        if not targets:
+            raise ConfigError(f"--{name}.<key> / model_overrides: '{name}' names no row of this comparison; "
+                              f"rows: {', '.join(row.label for row in rows)}")
+        fixed = sorted(set(keys) & set(NOT_PER_ROW))
+        if fixed:
+            raise ConfigError(f"--{name}.{fixed[0]}: {', '.join(fixed)} cannot differ per row (all rows share "
+                              f"one split, window and evaluation); set it for the whole comparison instead")
+        for label in targets:
+            per_row[label].update(keys)
+    return per_row
+
+
+def train_loader(config, train):
+    """A training loader of its own for a row: its batch size, shuffled by its seed, over the shared
+    training split (so the order of rows never changes what a row sees)."""
+    return get_dataloader(config, "train")(config, train._dataset, train._sampler, shuffle=config["shuffle"])
+
+
+def best_epoch(result):
+    """The (0-based) epoch of the checkpoint that was tested."""
+    if not result["checkpoint"]:
+        return None
+    return int(load_checkpoint(result["checkpoint"])["epoch"])
+
+
+def train_row(row, train, valid, test):
+    """Train and test one row; the result with timing, per-user metrics and what it was trained with."""
+    loader = train_loader(row.config, train)
+    result = train_and_test(row.config, loader, valid, test, tag=row.tag)
+    trainer = result.pop("trainer")
+    result["topk_seconds"] = time_topk_lists(trainer.model, test)
+    if isinstance(test, PeriodEvalData):  # per-user values: significance, and metrics at full precision
+        result["per_user"] = test.evaluate(trainer.model, row.config["device"], per_user=True)
+        result["metrics"] = {m: float(v.double().mean()) for m, v in result["per_user"].items()}
+    else:
+        result["metrics"] = {m: float(v) for m, v in result["test_result"].items()}
+    result["epochs_run"] = len(trainer.train_loss_dict)
+    result["best_epoch"] = best_epoch(result)
+    result["batch_size"] = loader.step
+    result["d"] = row.config["embedding_size"] or row.config["hidden_size"]
+    result["trained_with"] = {key: plain_data(row.config[key]) for key in TRAINED_WITH
+                              if row.config[key] is not None}
+    return result
+
+
+def train_all(base_model, seed, dataset, config_file_list, config_dict, baselines, progress,
+              methods=None, teacher_model=None, model_overrides=None):
+    """``(rows, results by label, base config)`` of one seed: every row trained and tested on one split."""
+    config, train, valid, test = prepare(f"{base_model}RD", dataset, config_file_list, {**config_dict, "seed": seed})
+    check_distillation_config(config, train._dataset.item_num)
+    rows = plan_rows(config, base_model, teacher_model, methods or parse_distill_methods("rd"), baselines,
+                     config_file_list, config_dict)
+    for row, keys in zip(rows, row_overrides(config, rows, model_overrides).values()):
+        row.config.final_config_dict.update(keys)
+    results = {}
+    for index, row in enumerate(rows, 1):
+        progress(f"[seed {seed}] {index}/{len(rows)} training {row.label}")
+        if row.role == "distilled":
+            row.config["teacher_checkpoint"] = results[rows[0].label]["checkpoint"]
+        results[row.label] = train_row(row, train, valid, test)
+    return rows, results, config, test
+
+
+# ---- summaries ----
+
+def _mean_std(values):
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else None)
+
+
+def summarise(runs, rows):
+    """One row per model (numbers, full precision): size, what it was trained with, the mean and
+    std over seeds of each test metric, and the top-10 time (also relative to the teacher's)."""
+    teacher_seconds = statistics.fmean(run[rows[0].label]["topk_seconds"] for run in runs)
+    table = []
+    for row in rows:
+        first = runs[0][row.label]
+        out = {"model": row.label, "d": first["d"], "parameters": first["parameters"], "role": row.role,
+               "train_batch_size": first["batch_size"], "learning_rate": first["trained_with"].get("learning_rate"),
+               "epochs": first["trained_with"].get("epochs"),
+               "epochs_run": statistics.fmean(run[row.label]["epochs_run"] for run in runs),
+               "best_epoch": statistics.fmean(run[row.label]["best_epoch"] or 0 for run in runs)}
+        for metric in first["metrics"]:
+            out[metric], out[f"{metric}_std"] = _mean_std([run[row.label]["metrics"][metric] for run in runs])
+        out["top10_lists_s"], out["top10_lists_s_std"] = _mean_std([run[row.label]["topk_seconds"] for run in runs])
+        out["time_vs_teacher"] = out["top10_lists_s"] / teacher_seconds
+        out["epochs_run_best"] = ", ".join(f"{run[row.label]['epochs_run']}/{run[row.label]['best_epoch']}"
+                                           for run in runs)
+        table.append(out)
+    return table
+
+
+def significance(runs, rows):
+    """Paired t-tests over users (each user's metric averaged over seeds first) of every distilled
+    row against S and against T, per metric."""
+    from scipy.stats import ttest_rel
+
+    def per_user(label):
+        return {m: torch.stack([run[label]["per_user"][m] for run in runs]).double().mean(0).numpy()
+                for m in runs[0][label]["per_user"]}
+
+    teacher, student = rows[0], rows[1]
+    tests = []
+    for row in (r for r in rows if r.role == "distilled"):
+        ours = per_user(row.label)
+        for other, short in ((student, "S"), (teacher, "T")):
+            theirs = per_user(other.label)
+            for metric, values in ours.items():
+                same = bool((values == theirs[metric]).all())
+                p = 1.0 if same else float(ttest_rel(values, theirs[metric]).pvalue)
+                tests.append({"comparison": f"{row.label.split('-', 1)[1]} vs {short}", "model": row.label,
+                              "against": other.label, "metric": metric, "mean": float(values.mean()),
+                              "mean_against": float(theirs[metric].mean()),
+                              "mean_difference": float((values - theirs[metric]).mean()), "p_value": p,
+                              "users": len(values)})
+    return tests
+
+
+# ---- output ----
+
+def format_table(rows, columns=None):
+    """Markdown table of ``rows`` (``columns``: ``{header: function of a row}``; default: the keys)."""
+    columns = columns or {key: (lambda r, k=key: r.get(k)) for key in rows[0]}
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join("" if f(r) is None else str(f(r)) for f in columns.values()) + " |" for r in rows]
     return "\n".join(lines)
+
+
+def _value(row, key, decimals=4):
+    std = row.get(f"{key}_std")
+    return f"{row[key]:.{decimals}f}" + ("" if std is None else f" ± {std:.{decimals}f}")
+
+
+def display_columns(metrics):
+    """Columns of the Markdown table: numbers rounded for reading (the CSV keeps them whole)."""
+    columns = {
+        "model": lambda r: r["model"], "d": lambda r: r["d"], "parameters": lambda r: f"{r['parameters']:,}",
+        "batch": lambda r: r["train_batch_size"], "lr": lambda r: r["learning_rate"],
+        "epochs run/best (max)": lambda r: f"{r['epochs_run_best']} ({r['epochs']})",
+    }
+    columns.update({metric: (lambda r, m=metric: _value(r, m)) for metric in metrics})
+    columns["top-10 lists, s"] = lambda r: _value(r, "top10_lists_s", 3)
+    columns["time vs T"] = lambda r: f"{r['time_vs_teacher']:.2f}"
+    return columns
+
+
+SIGNIFICANCE_COLUMNS = {
+    "comparison": lambda t: t["comparison"], "metric": lambda t: t["metric"],
+    "mean": lambda t: f"{t['mean']:.4f}", "against": lambda t: f"{t['mean_against']:.4f}",
+    "difference": lambda t: f"{t['mean_difference']:+.5f}", "p_value": lambda t: f"{t['p_value']:.3g}",
+    "users": lambda t: t["users"],
+}
 
 
 def write_text(path, text):
@@ -62,6 +328,7 @@ def write_text(path, text):
 
 
 def write_csv(rows, path):
+    """CSV of ``rows`` (floats at full precision, missing values empty)."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
     writer.writeheader()
@@ -69,127 +336,77 @@ def write_csv(rows, path):
     write_text(path, buffer.getvalue())
 
 
-def baseline_config(name, config, config_file_list, config_dict):
-    """A RecBole baseline's own config, on the window length of the prepared data."""
-    base = Config(model=name, dataset=config["dataset"], config_file_list=config_file_list,
-                  config_dict={**(config_dict or {}), "seed": config["seed"],
-                               "MAX_ITEM_LIST_LENGTH": config["MAX_ITEM_LIST_LENGTH"],
-                               "data_path": config["data_path"], "checkpoint_dir": config["checkpoint_dir"],
-                               "train_neg_sample_args": None, "valid_metric": config["valid_metric"]})
-    if str(base["loss_type"]).upper() == "BPR":
-        raise ConfigError(f"baselines: {name} with loss_type BPR needs sampled negatives, but the comparison "
-                          f"shares one split without them; pass --loss_type=CE or use Pop, SASRec, GRU4Rec, "
-                          f"recbole.Caser")
-    return base
+def header(title, record, stem):
+    """The few lines above a Markdown table: what it is, how it was made, where the rest is."""
+    return (f"## {title}\n\n{summary_line(record)}  \n`{record['command_line']}`  \n"
+            f"Full configuration and versions: `{Path(stem).name}-provenance.json`\n\n")
 
 
-def train_all(base_model, seed, dataset, config_file_list, config_dict, baselines, progress):
-    """Results of teacher, student, RD student and baselines for one seed."""
-    config, train, valid, test = prepare(f"{base_model}RD", dataset, config_file_list,
-                                         {**config_dict, "seed": seed})
-    check_distillation_config(config, train._dataset.item_num)
-    jobs = [(f"{base_model}-T", teacher_config(config), "teacher"),
-            (f"{base_model}-S", derived_config(config, model=base_model), "student"),
-            (f"{base_model}-RD", config, "rd")]
-    jobs += [(name, None, name) for name in baselines]
-    results = {}
-    for index, (label, job_config, tag) in enumerate(jobs, 1):
-        progress(f"[seed {seed}] {index}/{len(jobs)} training {label}")
-        if label == f"{base_model}-RD":
-            job_config["teacher_checkpoint"] = results[f"{base_model}-T"]["checkpoint"]
-        if job_config is None:
-            job_config = baseline_config(label, config, config_file_list, config_dict)
-        result = train_and_test(job_config, train, valid, test, tag=tag)
-        model = result["trainer"].model
-        result["topk_seconds"] = time_topk_lists(model, test)
-        if isinstance(test, PeriodEvalData):
-            result["per_user"] = test.evaluate(model, config["device"], per_user=True)
-        results[label] = result
-    return results
+def n_users(test):
+    return len(test.users) if isinstance(test, PeriodEvalData) else sum(len(batch[0]) for batch in test)
 
 
-def summarise(runs):
-    """One row per model: mean (± std over seeds) of each test metric, size and time."""
-    rows = []
-    teacher = next(iter(runs[0]))
-    for label in runs[0]:
-        first = runs[0][label]
-        row = {"model": label, "d": first.get("embedding_size"), "parameters": first["parameters"]}
-        for metric in first["test_result"]:
-            values = [float(run[label]["test_result"][metric]) for run in runs]
-            mean = statistics.fmean(values)
-            row[metric] = f"{mean:.4f}" if len(values) == 1 else f"{mean:.4f} ± {statistics.stdev(values):.4f}"
-        seconds = statistics.fmean(run[label]["topk_seconds"] for run in runs)
-        row["top10_lists_s"] = round(seconds, 4)
-        row["time_vs_teacher"] = round(seconds / statistics.fmean(r[teacher]["topk_seconds"] for r in runs), 3)
-        rows.append(row)
-    return rows
-
-
-def significance(runs, base_model):
-    """Paired t-tests over users (metrics averaged over seeds): RD vs S and RD vs T."""
-    from scipy.stats import ttest_rel
-
-    def per_user(label):
-        return {m: torch.stack([run[label]["per_user"][m] for run in runs]).mean(0).numpy()
-                for m in runs[0][label]["per_user"]}
-
-    rd, rows = per_user(f"{base_model}-RD"), []
-    for other in (f"{base_model}-S", f"{base_model}-T"):
-        theirs = per_user(other)
-        for metric, values in rd.items():
-            diff = float((values - theirs[metric]).mean())
-            p = float(ttest_rel(values, theirs[metric]).pvalue) if diff != 0 else 1.0
-            rows.append({"comparison": f"RD vs {other.split('-')[-1]}", "metric": metric,
-                         "mean_difference": round(diff, 5), "p_value": round(p, 5), "users": len(values)})
-    return rows
-
-
-def plot(rows, path):
-    """Accuracy against parameters and against top-10 time, one point per model."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return None
-    metric = "map" if "map" in rows[0] else [k for k in rows[0] if k.startswith("ndcg")][0]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, key, label in ((axes[0], "parameters", "parameters"), (axes[1], "top10_lists_s", "top-10 lists, s")):
-        for row in rows:
-            y = float(str(row[metric]).split(" ")[0])
-            ax.scatter(row[key], y)
-            ax.annotate(row["model"], (row[key], y), textcoords="offset points", xytext=(4, 4))
-        ax.set_xlabel(label)
-        ax.set_ylabel(metric)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
-    atomic_write(path, lambda f: f.write(buffer.getvalue()))
-    return path
+def write_results(stem, table, tests, record, title, n_test_users, metrics):
+    """Write every results file of a comparison under ``stem``; return their paths."""
+    written = [write_provenance(record, f"{stem}-provenance.json")]
+    write_csv(table, f"{stem}.csv")
+    md_table = format_table(table, display_columns(metrics))
+    write_text(f"{stem}.md", header(title, record, stem) + md_table + "\n")
+    written += [f"{stem}.md", f"{stem}.csv"]
+    if tests:
+        write_csv(tests, f"{stem}-significance.csv")
+        write_text(f"{stem}-significance.md", header(f"{title}: paired t-tests over users", record, stem)
+                   + format_table(tests, SIGNIFICANCE_COLUMNS) + "\n")
+        written += [f"{stem}-significance.md", f"{stem}-significance.csv"]
+    metric = "map" if "map" in metrics else next((m for m in metrics if m.startswith("ndcg")), metrics[0])
+    points = [{**row, "top10_ms": row["top10_lists_s"] * 1000,
+               "top10_ms_std": None if row["top10_lists_s_std"] is None else row["top10_lists_s_std"] * 1000}
+              for row in table]
+    seeds = len(record["seeds"])
+    if figure.plot(points, f"{stem}.png", metric, f"{title} ({seeds} seed{'s' if seeds > 1 else ''})",
+                   f"time for top-10 lists of all {n_test_users:,} test users, ms"):
+        written.append(f"{stem}.png")
+    return md_table, written
 
 
 def compare(base_model, dataset, config_file_list=None, config_dict=None, baselines=(), results_dir="results",
-            seeds=(2020,), progress=print):
-    """Train teacher, student alone and RD student of ``base_model`` (``Caser`` or
-    ``Fossil``) plus ``baselines`` on the same split for each seed; write the table,
-    significance tests and a plot under ``results_dir``; return the table rows."""
+            seeds=(2020,), progress=print, distill_methods="rd", teacher_model=None, model_overrides=None,
+            argv=None):
+    """Train teacher, student alone and one distilled student per method of ``base_model`` (``Caser``
+    or ``Fossil``) plus ``baselines`` on the same split for each seed; write the table, significance
+    tests, plot and provenance under ``results_dir``; return the table rows (numbers).
+
+    ``distill_methods``: ``"rd,rd-position"`` or a list (``rd``, ``cd``, ``rrd``, ``dcd``,
+    ``rd-<weighting>``); ``teacher_model``: the teacher's architecture (default ``base_model`` at
+    ``teacher_embedding_size``; e.g. ``SASRec``), which every distilled row learns from;
+    ``model_overrides``: ``{row label or model name: {key: value}}``; ``argv``: the command line
+    recorded in the provenance (default ``sys.argv``).
+    """
+    methods = parse_distill_methods(distill_methods)  # before any training
     config_dict = {"eval_protocol": "paper", **(config_dict or {})}
-    runs = [train_all(base_model, seed, dataset, config_file_list, config_dict, baselines, progress)
-            for seed in seeds]
-    rows = summarise(runs)
+    started = time.time()
+    runs = []
+    for seed in seeds:
+        rows, results, config, test = train_all(base_model, seed, dataset, config_file_list, config_dict, baselines,
+                                                progress, methods, teacher_model, model_overrides)
+        runs.append(results)
+    table = summarise(runs, rows)
+    tests = significance(runs, rows) if all("per_user" in r for r in runs[0].values()) else []
+    metrics = list(runs[0][rows[0].label]["metrics"])
+    record = provenance(config, seeds, argv, seconds=round(time.time() - started, 1), rows={
+        row.label: {"role": row.role, "model": row.config["model"],
+                    "config_differences": {k: v for k, v in plain_data(dict(row.config.final_config_dict)).items()
+                                           if v != plain_data(config.final_config_dict.get(k))},
+                    "per_seed": [{"seed": seed, "epochs_run": run[row.label]["epochs_run"],
+                                  "best_epoch": run[row.label]["best_epoch"],
+                                  "test_result": run[row.label]["metrics"],
+                                  "trained_with": run[row.label]["trained_with"]}
+                                 for seed, run in zip(seeds, runs)]}
+        for row in rows})
+    protocol = config["eval_protocol"] or "recbole"
+    title = f"{dataset}: {base_model} T / S / distilled, {protocol} protocol"
     stem = Path(results_dir) / f"{dataset}-{base_model}-compare"
-    write_csv(rows, f"{stem}.csv")
-    table = format_table(rows)
-    write_text(f"{stem}.md", table + "\n")
-    written = [f"{stem}.md", f"{stem}.csv"]
-    if "per_user" in runs[0][f"{base_model}-RD"]:
-        tests = significance(runs, base_model)
-        write_text(f"{stem}-significance.md", format_table(tests) + "\n")
-        written.append(f"{stem}-significance.md")
-    if plot(rows, f"{stem}.png"):
-        written.append(f"{stem}.png")
-    progress(table)
-    progress("written: " + ", ".join(written))
-    return rows
+    md_table, written = write_results(stem, table, tests, record, title, n_users(test), metrics)
+    progress(md_table)
+    progress("written: " + ", ".join(map(str, written)))
+    return table

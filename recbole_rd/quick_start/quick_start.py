@@ -1,81 +1,273 @@
 """One-call training and evaluation, mirroring ``recbole.quick_start.run_recbole``."""
 
 import itertools
+import logging
 import os
 import sys
+import time
+import traceback
+import warnings
+from contextlib import contextmanager
 from logging import getLogger
 
+import yaml
 from recbole.utils import get_local_time, init_logger, init_seed
 
 from recbole_rd import distributed
-from recbole_rd.checkpoint import CheckpointError
+from recbole_rd.checkpoint import load_checkpoint
 from recbole_rd.config import Config
 from recbole_rd.data import create_dataset, data_preparation
 from recbole_rd.data.paper_protocol import PROTOCOLS, paper_data_preparation
 from recbole_rd.distill.teacher import derived_config
 from recbole_rd.trainer.distill_trainer import check_distillation_config
-from recbole_rd.utils import ConfigError, get_model, get_trainer
-
+from recbole_rd.utils import ConfigError, RecBoleRDError, get_model, get_trainer
 
 _RUNS = itertools.count()
 
+# Warnings that RecBole 1.2.1 and its dependencies raise on every run, about their own code (not ours):
+# (category, module whose code triggers it, message). This package's warnings are never matched.
+DEPENDENCY_WARNINGS = (
+    (FutureWarning, r"recbole\.", ""),  # pandas and torch deprecations (fillna(inplace=True), GradScaler)
+    (UserWarning, r"ray\.", "pkg_resources is deprecated"),  # ray, imported by recbole.quick_start
+)
+LOG_DIR = "log"  # RecBole's init_logger writes log/<model>/
+# what RecBole raises on a bad user setting while it reads the configuration or builds a model
+REFUSALS = (ValueError, KeyError, TypeError, SyntaxError, NotImplementedError, OSError, yaml.YAMLError)
 
-def checkpoint_path(config, tag):
-    """A fresh checkpoint file name: model, dataset, tag, time, process id and a counter
-    (two runs in the same second of one process must not share a file). In DDP mode
-    all ranks get rank 0's name."""
-    name = f"{config['model']}-{config['dataset']}-{tag}-{get_local_time()}-{os.getpid()}-{next(_RUNS)}.pth"
+
+class DistributedRunError(RecBoleRDError):
+    """A process of a DDP run stopped on one of this package's errors (config, data, checkpoint);
+    the message starts with ``process N:``."""
+
+
+def quiet_dependency_warnings():
+    """Silence :data:`DEPENDENCY_WARNINGS` (by category and module), nothing else. Called by the
+    entry points: the command line, :func:`prepare`, :func:`run_recbole_rd`."""
+    for category, module, message in DEPENDENCY_WARNINGS:
+        warnings.filterwarnings("ignore", message=message, category=category, module=module)
+
+
+def raised_by_recbole(err):
+    """Whether the innermost frame of ``err`` that belongs to recbole or recbole_rd is RecBole's."""
+    frames = [frame.f_globals.get("__name__", "") for frame, _ in traceback.walk_tb(err.__traceback__)]
+    ours = [name for name in frames if name.split(".")[0] in ("recbole", "recbole_rd")]
+    return bool(ours) and ours[-1].split(".")[0] == "recbole"
+
+
+@contextmanager
+def refusals_as_config_errors(what):
+    """Turn RecBole's refusal of a setting (a ``ValueError`` etc. raised inside RecBole) into a
+    :class:`ConfigError` naming ``what``; errors from anywhere else keep their traceback."""
+    try:
+        yield
+    except RecBoleRDError:
+        raise
+    except REFUSALS as err:
+        if not raised_by_recbole(err):
+            raise
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        raise ConfigError(f"{what}: {message}") from None
+
+
+def build_config(model=None, dataset=None, config_file_list=None, config_dict=None):
+    """:class:`recbole_rd.config.Config`; what RecBole refuses becomes a :class:`ConfigError`."""
+    with refusals_as_config_errors("invalid configuration"):
+        return Config(model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict)
+
+
+def make_run_dirs(config):
+    """Create ``log/<model>`` and ``checkpoint_dir`` if missing. RecBole checks, then creates them
+    (``ensure_dir``), so two DDP processes starting in an empty folder race (FileExistsError);
+    ``exist_ok`` is safe in every process. (TensorBoard creates ``log_tensorboard/`` with ``exist_ok``;
+    the teacher cache, datasets and results are written through ``atomic_write``, which does too.)"""
+    for path in (os.path.join(LOG_DIR, config["model"]), config["checkpoint_dir"]):
+        os.makedirs(path, exist_ok=True)
+
+
+FILE_ONLY = {"file_only": True}  # ``extra`` of a log record meant for the log file, not the console
+
+
+def _not_file_only(record):
+    return not getattr(record, "file_only", False)
+
+
+def keep_file_only_records_off_console():
+    """Console handlers of the root logger skip records logged with ``extra=FILE_ONLY``."""
+    for handler in getLogger().handlers:
+        if (isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler)
+                and _not_file_only not in handler.filters):
+            handler.addFilter(_not_file_only)
+
+
+def size_key(model_class, config):
+    """The config key of the model's width: the class's ``size_key`` when it declares one, else
+    ``embedding_size`` or ``hidden_size``, whichever the config sets (None for models without one)."""
+    declared = getattr(model_class, "size_key", None)
+    if declared:
+        return declared
+    return next((key for key in ("embedding_size", "hidden_size") if config[key] is not None), None)
+
+
+def checkpoint_path(config, tag=None):
+    """A fresh checkpoint file name saying what it holds: model, dataset, ``tag`` (a role such as
+    ``teacher``), width (``d<size>``), then time, process id and a counter (two runs in the same
+    second of one process must not share a file). In DDP mode all ranks get rank 0's name."""
+    key = size_key(get_model(config["model"]), config)
+    parts = [config["model"], config["dataset"], tag if tag and tag != config["model"] else None,
+             f"d{config[key]}" if key else None, get_local_time(), str(os.getpid()), str(next(_RUNS))]
+    name = "-".join(part for part in parts if part) + ".pth"
     return distributed.broadcast_object(os.path.join(config["checkpoint_dir"], name))
+
+
+def summary_line(result, seconds):
+    """One line closing a model's run: best epoch, test metrics, checkpoint, time."""
+    epoch = "?" if result["best_epoch"] is None else result["best_epoch"]
+    saved = f", checkpoint {result['checkpoint']}" if result["checkpoint"] else ""
+    return (f"{result['model']} done: best epoch {epoch}, test result: {dict(result['test_result'])}"
+            f"{saved}, {seconds:.1f} s")
+
+
+def _fit(trainer, config, train_data, valid_data, saved):
+    """``trainer.fit``; returns ``(best valid score, best valid result, best epoch)``."""
+    best = {}
+
+    def note_best(epoch, _score):
+        if trainer.cur_step == 0:  # RecBole's early stopping resets it when the score improves
+            best["epoch"] = epoch
+
+    try:
+        score, result = trainer.fit(train_data, valid_data, saved=saved, show_progress=config["show_progress"],
+                                    callback_fn=note_best)
+    except ValueError as err:
+        if str(err) != "Training loss is nan":  # RecBole's words
+            raise
+        raise ConfigError(f"{config['model']}: the training loss became NaN; lower learning_rate "
+                          f"(now {config['learning_rate']})") from None
+    return score, result, best.get("epoch")
 
 
 def train_and_test(config, train_data, valid_data, test_data, tag=None, saved=True):
     """Build ``config['model']`` on the training split, fit with early stopping on
-    validation, reload the best checkpoint and test. Returns a result dict.
+    validation, reload the best checkpoint and test. Returns a result dict (``best_epoch`` is
+    0-based; ``summary`` is the line logged at the end).
 
     ``resume_from`` (config key): a ``.last`` checkpoint of an interrupted run to continue.
     """
     logger = getLogger()
+    start = time.perf_counter()
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
     model_class = get_model(config["model"])
-    model = model_class(config, train_data._dataset).to(config["device"])
-    logger.info(model)
+    with refusals_as_config_errors(config["model"]):
+        model = model_class(config, train_data._dataset).to(config["device"])
+    parameters = sum(p.numel() for p in model.parameters())
+    logger.info(f"training {config['model']}{f' ({tag})' if tag else ''}: {parameters:,} parameters")
+    logger.info(model, extra=FILE_ONLY)
     trainer = get_trainer(config["MODEL_TYPE"], config["model"], model_class)(config, model)
-    trainer.saved_model_file = checkpoint_path(config, tag or f"d{config['embedding_size']}")
+    trainer.saved_model_file = checkpoint_path(config, tag)
     if config["resume_from"]:
         trainer.resume_checkpoint(config["resume_from"])
-    best_valid_score, best_valid_result = trainer.fit(
-        train_data, valid_data, saved=saved, show_progress=config["show_progress"])
+    best_valid_score, best_valid_result, best_epoch = _fit(trainer, config, train_data, valid_data, saved)
     test_result = trainer.evaluate(test_data, load_best_model=saved, show_progress=config["show_progress"])
-    logger.info(f"best valid: {best_valid_result}")
-    logger.info(f"test result: {test_result}")
-    return {
+    key = size_key(model_class, config)
+    result = {
         "model": config["model"],
         "embedding_size": config["embedding_size"],
+        "d": config[key] if key else None,
         "best_valid_score": best_valid_score,
         "valid_score_bigger": config["valid_metric_bigger"],
         "best_valid_result": best_valid_result,
+        "best_epoch": best_epoch,
         "test_result": test_result,
         "checkpoint": trainer.saved_model_file if saved else None,
-        "parameters": sum(p.numel() for p in model.parameters()),
+        "parameters": parameters,
         "trainer": trainer,
     }
+    if best_epoch is None and saved:  # resumed, and no better epoch since: the checkpoint knows
+        result["best_epoch"] = load_checkpoint(trainer.saved_model_file).get("epoch")
+    result["seconds"] = time.perf_counter() - start
+    result["summary"] = summary_line(result, result["seconds"])
+    logger.info(f"best valid: {dict(best_valid_result or {})}", extra=FILE_ONLY)
+    logger.info(result["summary"])
+    result["summary_logged"] = logger.isEnabledFor(logging.INFO)
+    return result
+
+
+def teacher_model_name(config):
+    """The teacher's model for distilled student ``config``: the config key ``teacher_model``, by
+    default the student class's ``teacher_model`` (its base model); None for a model that is no student."""
+    base = getattr(get_model(config["model"]), "teacher_model", None)
+    return (config["teacher_model"] or base) if base else None
+
+
+# keys a teacher of another architecture takes from its student: the shared split, windows,
+# evaluation, training budget and where things go
+SHARED_WITH_TEACHER = ("seed", "reproducibility", "MAX_ITEM_LIST_LENGTH", "eval_protocol", "paper_split",
+                       "eval_args", "metrics", "topk", "metric_decimal_place", "valid_metric", "eval_batch_size",
+                       "epochs", "stopping_step", "eval_step", "checkpoint_dir", "gpu_id", "use_gpu",
+                       "show_progress", "state")
 
 
 def teacher_config(config):
-    """Config of the teacher of a distilled student: the base model at teacher size."""
-    model_class = get_model(config["model"])
-    return derived_config(config, model=model_class.teacher_model,
-                          embedding_size=config["teacher_embedding_size"])
+    """Config of the teacher of distilled student ``config``, at teacher size: the size key of the
+    teacher's class (``size_key``, else ``embedding_size``/``hidden_size``) is set to
+    ``teacher_embedding_size``.
+
+    The teacher is ``teacher_model`` (config key; default: the student class's ``teacher_model``).
+    The student's own base model shares the student's config; another architecture (e.g. a SASRec
+    teacher for CaserRD) gets a fresh :class:`Config` with its own properties, the user's settings
+    and the student's :data:`SHARED_WITH_TEACHER` keys (same split, windows, evaluation and budget).
+    """
+    student_class = get_model(config["model"])
+    name = teacher_model_name(config)
+    if get_model(name) is get_model(student_class.teacher_model):
+        key = getattr(student_class, "size_key", None) or "embedding_size"
+        return derived_config(config, model=name, **{key: config["teacher_embedding_size"]})
+    given = {k: v for k, v in config.external_config_dict.items() if k not in ("model", "dataset")}
+    shared = {k: config[k] for k in SHARED_WITH_TEACHER if k in config.final_config_dict}
+    teacher = build_config(name, config["dataset"], config_dict={**given, **shared, "train_neg_sample_args": None})
+    if str(teacher["loss_type"]).upper() == "BPR":
+        raise ConfigError(f"teacher_model: {name} with loss_type BPR needs sampled negatives, which the "
+                          f"student's training data has none of; pass --loss_type=CE or another teacher_model")
+    key = size_key(get_model(name), teacher)
+    if key:
+        teacher[key] = config["teacher_embedding_size"]
+    return teacher
+
+
+def ensure_teacher(config, train_data, valid_data, test_data, teacher=None):
+    """The teacher of distilled student ``config``: ``(checkpoint path, teacher result)``.
+
+    Checks the student's distillation keys first (before any training). With ``teacher_checkpoint``
+    set, that checkpoint is used and the result is None; else the teacher is trained and tested on
+    the same data (:func:`train_and_test`, its ``trainer`` included) and ``config['teacher_checkpoint']``
+    is set to it. ``teacher``: the teacher's config (default :func:`teacher_config` of ``config``).
+    ``(None, None)`` for a model that is no student.
+    """
+    if teacher_model_name(config) is None:
+        return None, None
+    check_distillation_config(config, train_data._dataset.item_num)
+    if config["teacher_checkpoint"]:
+        return config["teacher_checkpoint"], None
+    getLogger().info("No teacher_checkpoint given: training the teacher first")
+    teacher = train_and_test(teacher or teacher_config(config), train_data, valid_data, test_data, tag="teacher")
+    config["teacher_checkpoint"] = teacher["checkpoint"]
+    return teacher["checkpoint"], teacher
 
 
 def prepare(model=None, dataset=None, config_file_list=None, config_dict=None):
-    """Config, logger, dataset and the three dataloaders, as RecBole's quick start does."""
-    config = Config(model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict)
+    """Config, logger, dataset and the three dataloaders, as RecBole's quick start does.
+
+    The command line and the full configuration go to the log file only (``log/<model>/``).
+    """
+    quiet_dependency_warnings()
+    config = build_config(model, dataset, config_file_list, config_dict)
     init_seed(config["seed"], config["reproducibility"])
+    make_run_dirs(config)
     init_logger(config)
+    keep_file_only_records_off_console()
     logger = getLogger()
-    logger.info(sys.argv)
-    logger.info(config)
+    logger.info(sys.argv, extra=FILE_ONLY)
+    logger.info(config, extra=FILE_ONLY)
     data = create_dataset(config)
     logger.info(data)
     protocol = config["eval_protocol"] or "recbole"
@@ -88,19 +280,13 @@ def prepare(model=None, dataset=None, config_file_list=None, config_dict=None):
 def run_recbole_rd(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True):
     """Train and test ``model`` on ``dataset`` like RecBole's ``run_recbole``.
 
-    For a distilled student (``CaserRD``, ``FossilRD``) with no ``teacher_checkpoint``,
-    the teacher (base model with ``teacher_embedding_size``) is trained first on
-    the same data and used; its result is returned under ``'teacher'``.
+    For a distilled student (``CaserRD``, ``FossilRD``, ``SASRecRD``, ...) with no
+    ``teacher_checkpoint``, the teacher (:func:`ensure_teacher`) is trained first on the
+    same data and used; its result is returned under ``'teacher'``.
     """
+    quiet_dependency_warnings()
     config, train_data, valid_data, test_data = prepare(model, dataset, config_file_list, config_dict)
-    teacher = None
-    student = getattr(get_model(config["model"]), "teacher_model", None)
-    if student:
-        check_distillation_config(config, train_data._dataset.item_num)  # before any training
-    if student and not config["teacher_checkpoint"]:
-        getLogger().info("No teacher_checkpoint given: training the teacher first")
-        teacher = train_and_test(teacher_config(config), train_data, valid_data, test_data, tag="teacher")
-        config["teacher_checkpoint"] = teacher["checkpoint"]
+    _, teacher = ensure_teacher(config, train_data, valid_data, test_data)
     result = train_and_test(config, train_data, valid_data, test_data, saved=saved)
     if teacher is not None:
         result["teacher"] = teacher
@@ -113,7 +299,10 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, saved
     (like ``recbole.quick_start.run``): ``nproc`` processes on this node, ranks
     ``group_offset..group_offset+nproc-1`` of ``world_size``, meeting at ``ip:port``.
     Returns rank 0's result (without trainer objects), or None on a node without rank 0.
-    A configuration or data error in any process is raised here as a ``ValueError``.
+
+    A process stopped by one of this package's errors (bad config, data or checkpoint) is
+    raised here as :class:`DistributedRunError` (``process N: ...``); any other failure of a
+    process propagates as torch's ``ProcessRaisedException``, which carries its traceback.
     """
     if nproc == 1 and world_size <= 0:
         return run_recbole_rd(model, dataset, config_file_list, config_dict, saved)
@@ -124,12 +313,12 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, saved
                    "ip": ip, "port": port, "offset": group_offset}
     try:
         mp.spawn(run_rank, args=(model, dataset, config_file_list, config_dict, saved, queue), nprocs=nproc)
-    except mp.ProcessRaisedException:
-        errors = [message for kind, message in _drain(queue) if kind == "error"]
-        if errors:
-            raise ValueError(errors[0]) from None
+    except mp.ProcessRaisedException as failure:
+        errors = {rank: message for kind, rank, message in _drain(queue) if kind == "error"}
+        if failure.error_index in errors:  # the process that stopped first stopped on our error
+            raise DistributedRunError(f"process {failure.error_index}: {errors[failure.error_index]}") from None
         raise
-    results = [message for kind, message in _drain(queue) if kind == "result"]
+    results = [message for kind, _, message in _drain(queue) if kind == "result"]
     return results[0] if results else None
 
 
@@ -140,16 +329,16 @@ def _drain(queue):
 
 def run_rank(local_rank, model, dataset, config_file_list, config_dict, saved, queue=None):
     """One DDP process: :func:`run_recbole_rd` with ``local_rank`` set. Rank 0 puts
-    ``('result', result)`` on ``queue`` (trainer objects dropped: they do not cross
-    processes); a process stopped by a bad config or data puts ``('error', message)``."""
+    ``('result', 0, result)`` on ``queue`` (trainer objects dropped: they do not cross
+    processes); a process stopped by one of this package's errors puts ``('error', local_rank, message)``."""
     try:
         result = run_recbole_rd(model, dataset, config_file_list, {**config_dict, "local_rank": local_rank}, saved)
         if distributed.rank() == 0 and queue is not None:
-            queue.put(("result", without_trainers(result)))
+            queue.put(("result", local_rank, without_trainers(result)))
         return result
-    except (ValueError, CheckpointError) as err:  # bad config, data or checkpoint
+    except RecBoleRDError as err:  # bad config, data or checkpoint
         if queue is not None:
-            queue.put(("error", f"process {local_rank}: {err}"))
+            queue.put(("error", local_rank, str(err)))
         raise
     finally:
         if distributed.is_distributed():

@@ -10,7 +10,8 @@ before the search, and shared by every trial. Results go to ``--output_file``.
 import argparse
 import sys
 
-from recbole_rd.quick_start.quick_start import prepare, run_recbole_rd, teacher_config, train_and_test
+from recbole_rd.quick_start.cli import command_errors
+from recbole_rd.quick_start.quick_start import ensure_teacher, prepare, run_recbole_rd
 from recbole_rd.utils import get_model
 
 
@@ -31,11 +32,8 @@ def tune(model, dataset, params_file, config_file_list=None, config_dict=None, a
     from recbole.trainer import HyperTuning
 
     base = dict(config_dict or {})
-    student = getattr(get_model(model), "teacher_model", None)
-    if student and not base.get("teacher_checkpoint"):
-        config, train, valid, test = prepare(model, dataset, config_file_list, base)
-        base["teacher_checkpoint"] = train_and_test(teacher_config(config), train, valid, test,
-                                                    tag="teacher")["checkpoint"]
+    if getattr(get_model(model), "teacher_model", None) and not base.get("teacher_checkpoint"):
+        base["teacher_checkpoint"] = ensure_teacher(*prepare(model, dataset, config_file_list, base))[0]
     search = HyperTuning(objective(model, dataset, base), params_file=params_file,
                          fixed_config_file_list=config_file_list, algo=algo, max_evals=max_evals,
                          early_stop=early_stop)
@@ -59,8 +57,9 @@ def main(argv=None):
 
     params = args.params_file or str(properties_dir() / "hyper" / f"{args.model}.hyper")
     files = args.config_files.split(" ") if args.config_files else None
-    search = tune(args.model, args.dataset, params, files, algo=args.algo, max_evals=args.max_evals,
-                  output_file=args.output_file)
+    with command_errors():
+        search = tune(args.model, args.dataset, params, files, algo=args.algo, max_evals=args.max_evals,
+                      output_file=args.output_file)
     print(f"best params: {search.best_params}")
     print(f"best result: {search.params2result[search.params2str(search.best_params)]}")
 
