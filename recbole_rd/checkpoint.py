@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from recbole.utils import dataset_arguments, enum_type, evaluation_arguments, general_arguments, training_arguments
 
-from recbole_rd.utils import RecBoleRDError, atomic_write
+from recbole_rd.utils import RECBOLE_PREFIX, RecBoleRDError, atomic_write, get_model
 
 FORMAT = "recbole-rd-checkpoint/1"
 _RUN_KEYS = set(dataset_arguments + evaluation_arguments + general_arguments + training_arguments)
@@ -95,6 +95,17 @@ def saved_run_config(state, path):
                                   f"RecBole's enum {enum_name!r}; the file is damaged or from another "
                                   f"RecBole version") from None
     return values
+
+
+def saved_model_class(state, path):
+    """The class that wrote checkpoint ``state``: this plugin's or RecBole's model of that name
+    (``model_module`` tells them apart: RecBole's Caser is not ours)."""
+    name, module = state["model"], state.get("model_module", "recbole_rd.")
+    model_class = get_model(name if module.startswith("recbole_rd.") else RECBOLE_PREFIX + name)
+    if model_class.__module__ != module and "model_module" in state:
+        raise CheckpointError(f"{path} holds a {module}.{name}, but that name resolves to "
+                              f"{model_class.__module__}.{name} here; install the package that defines it")
+    return model_class
 
 
 def _other_parameters(model):
