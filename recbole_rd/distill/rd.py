@@ -15,11 +15,16 @@ def position_weights(K, lam):
     return w / w.sum()
 
 
-def estimate_student_rank(candidate_scores, sample_scores, n_items):
+def estimate_student_rank(candidate_scores, sample_scores, n_items, same=None):
     """0-based rank of each candidate among ``n_items``, estimated from items sampled
     uniformly from the catalogue:
-    ``floor((n_items - 1) * #{samples scored above} / epsilon)``. Shapes ``[B, K]``, ``[B, eps]``."""
-    above = (sample_scores.unsqueeze(1) > candidate_scores.unsqueeze(2)).sum(2)
+    ``floor((n_items - 1) * #{samples scored above} / epsilon)``. Shapes ``[B, K]``, ``[B, eps]``.
+    ``same`` ``[B, K, eps]``: where a sample is the candidate itself, never counted as above
+    (its two scores come from different kernels and may differ in the last bit)."""
+    above = sample_scores.unsqueeze(1) > candidate_scores.unsqueeze(2)
+    if same is not None:
+        above &= ~same
+    above = above.sum(2)
     return torch.floor((n_items - 1) * above.float() / sample_scores.size(1))
 
 
@@ -58,22 +63,24 @@ class RankingDistillationLoss(nn.Module):
     def is_dynamic(self, epoch):
         return self.weighting != "position" and epoch >= self.dynamic_start_epoch
 
-    def weights(self, candidate_scores, sample_scores, epoch):
+    def weights(self, candidate_scores, sample_scores, epoch, same=None):
         """``[B, K]`` (or ``[1, K]`` for position-only) weights, no gradient."""
         if not self.is_dynamic(epoch):
             return self.w_position
-        w = discrepancy_weights(estimate_student_rank(candidate_scores, sample_scores, self.n_items), self.mu)
+        rank = estimate_student_rank(candidate_scores, sample_scores, self.n_items, same)
+        w = discrepancy_weights(rank, self.mu)
         if self.weighting == "hybrid":
             w = w * self.w_position
             if self.renormalize:
                 w = F.normalize(w, p=1, dim=1)
         return w
 
-    def forward(self, candidate_scores, sample_scores, epoch):
+    def forward(self, candidate_scores, sample_scores, epoch, same=None):
         """``(L_D, weights)`` for the student's scores of the teacher's top-K ``[B, K]``
-        and of ``epsilon`` sampled items ``[B, eps]`` (may be None while position-only)."""
+        and of ``epsilon`` sampled items ``[B, eps]`` (may be None while position-only);
+        ``same``: see :func:`estimate_student_rank`."""
         with torch.no_grad():
-            w = self.weights(candidate_scores, sample_scores, epoch)
+            w = self.weights(candidate_scores, sample_scores, epoch, same)
         loss = -(w * F.logsigmoid(candidate_scores)).sum(1).mean()
         return loss, w
 
@@ -105,7 +112,8 @@ class RD(DistillMethod):
         # one uniform sample shared by the batch: each row's rank estimate stays unbiased
         samples = uniform_items(self.n_items, (eps,), candidates.device)
         l_r, cand_scores, sample_scores = student.ranking_loss_and_scores(interaction, candidates, samples)
-        l_d, weights = self.loss_fn(cand_scores, sample_scores, self.epoch)
+        same = candidates.unsqueeze(2) == samples.view(1, 1, -1) if eps else None
+        l_d, weights = self.loss_fn(cand_scores, sample_scores, self.epoch, same)
         self.weight_log.append(weights.sum(1).mean().item())
         return l_r, self.alpha * l_d
 

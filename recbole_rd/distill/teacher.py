@@ -20,6 +20,7 @@ from recbole_rd.checkpoint import (
     load_weights,
 )
 from recbole_rd.distill.base import TeacherNeed
+from recbole_rd.model.sequential_recommender.recbole_student import scores_by_item_embedding
 from recbole_rd.ranking import top_k
 from recbole_rd.utils import atomic_write, get_model
 
@@ -41,10 +42,22 @@ def rows_per_block(n_items, budget=SCORE_BUDGET):
     return max(MIN_BLOCK_ROWS, min(8192, budget // n_items))
 
 
+def block_scorer(model):
+    """``(encode, score_shared)`` of a model that can score a block of items for a batch of rows:
+    this package's models, and RecBole models scoring ``forward(item_seq, item_seq_len) .
+    item_embedding`` (SASRec, GRU4Rec, ...; checked on a probe batch); None for the others."""
+    if hasattr(model, "score_shared"):
+        return model.encode, model.score_shared
+    if scores_by_item_embedding(model):
+        return (lambda interaction: model.forward(interaction[model.ITEM_SEQ], interaction[model.ITEM_SEQ_LEN]),
+                lambda state, items: state @ model.item_embedding(items).T)
+    return None
+
+
 def items_per_block(model, n_items, rows, K):
-    """Items scored at once for ``rows`` rows: all of them, or for models with
-    ``score_shared`` as many as keep ``rows x items`` within ``SCORE_BUDGET``."""
-    return max(K, SCORE_BUDGET // rows) if hasattr(model, "score_shared") else n_items
+    """Items scored at once for ``rows`` rows: as many as keep ``rows x items`` within
+    ``SCORE_BUDGET`` for models with a :func:`block_scorer`, else all of them."""
+    return max(K, SCORE_BUDGET // rows) if block_scorer(model) is not None else n_items
 
 
 def derived_config(config, **overrides):
@@ -127,7 +140,7 @@ def teacher_ranking(teacher, dataset, need, device, chunk_size=None, rows=None, 
 
     Scores are computed in chunks of ``chunk_size`` instances (default: see
     :func:`rows_per_block`), so memory never grows with instances x items. Models with
-    ``score_shared`` (this plugin's) are also scored in blocks of ``item_block`` items when
+    a :func:`block_scorer` (this plugin's, most RecBole ones) are also scored in blocks of ``item_block`` items when
     a chunk would hold more than ``SCORE_BUDGET`` scores, so memory stays bounded for
     any catalogue size. ``show_progress``: a tqdm bar with instances/s.
     """
@@ -138,7 +151,8 @@ def teacher_ranking(teacher, dataset, need, device, chunk_size=None, rows=None, 
     ids = torch.empty(stop - first, K, dtype=ID_DTYPE)
     scores = torch.empty(stop - first, K, dtype=SCORE_DTYPE) if need.scores else None
     if item_block < n_items:
-        tops = ((start - first, _topk_by_item_blocks(teacher, dataset.inter_feat[start:min(stop, start + chunk_size)]
+        scorer = block_scorer(teacher)
+        tops = ((start - first, _topk_by_item_blocks(teacher, scorer, dataset.inter_feat[start:min(stop, start + chunk_size)]
                                                      .to(device), K, n_items, item_block))
                 for start in range(first, stop, chunk_size))
     else:
@@ -170,14 +184,16 @@ def _mask_padding_and_targets(scores, targets, low=0):
     return scores
 
 
-def _topk_by_item_blocks(teacher, interaction, K, n_items, item_block):
-    """``(scores, item ids)`` of the top-K over blocks of ``item_block`` items, merged block by block."""
-    state = teacher.encode(interaction)
+def _topk_by_item_blocks(teacher, scorer, interaction, K, n_items, item_block):
+    """``(scores, item ids)`` of the top-K over blocks of ``item_block`` items, merged block by block;
+    ``scorer``: the teacher's :func:`block_scorer`."""
+    encode, score_shared = scorer
+    state = encode(interaction)
     targets = _targets(interaction, teacher.POS_ITEM_ID)
     best_scores = best_items = None
     for low in range(0, n_items, item_block):
         items = torch.arange(low, min(n_items, low + item_block), device=targets.device)
-        scores = _mask_padding_and_targets(teacher.score_shared(state, items), targets, low)
+        scores = _mask_padding_and_targets(score_shared(state, items), targets, low)
         values, index = top_k(scores, min(K, len(items)))
         if best_scores is not None:
             values, index = torch.cat([best_scores, values], 1), torch.cat([best_items, index + low], 1)

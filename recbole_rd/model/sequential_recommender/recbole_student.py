@@ -170,6 +170,16 @@ class RecBoleStudent:
             return loss, scores, self.score_shared(state, frozen_items)
 
 
+def scores_by_item_embedding(model):
+    """Whether RecBole sequential model ``model`` scores items as
+    ``forward(item_seq, item_seq_len) . item_embedding`` (structure, then a probe batch)."""
+    table = getattr(model, "item_embedding", None)
+    return (isinstance(table, nn.Embedding) and table.num_embeddings == model.n_items
+            and type(model).__name__ not in REFUSED
+            and list(inspect.signature(model.forward).parameters) == FORWARD_ARGS
+            and scores_are_dot_products(model))
+
+
 @torch.no_grad()
 def scores_are_dot_products(model, rows=2):
     """Whether ``full_sort_predict`` equals ``forward . item_embedding.T`` on a probe batch
