@@ -18,11 +18,12 @@ from recbole_rd.checkpoint import (
     dataset_fingerprint,
     load_checkpoint,
     load_weights,
+    saved_model_class,
 )
 from recbole_rd.distill.base import TeacherNeed
 from recbole_rd.model.sequential_recommender.recbole_student import scores_by_item_embedding
 from recbole_rd.ranking import top_k
-from recbole_rd.utils import atomic_write, get_model
+from recbole_rd.utils import atomic_write
 
 TOPK_CACHE_FORMAT = "recbole-rd-topk/2"  # /2: int32 ids, optional float16 scores
 ID_DTYPE, SCORE_DTYPE = torch.int32, torch.float16
@@ -74,7 +75,7 @@ def load_teacher(config, dataset, path):
     """
     state = load_checkpoint(path, map_location=config["device"])
     check_same_data(state, dataset, path, role="teacher checkpoint")
-    model_class = get_model(state["model"])
+    model_class = saved_model_class(state, path)
     teacher_config = derived_config(config, **state["hyper_parameters"], model=state["model"])
     teacher = model_class(teacher_config, dataset).to(config["device"])
     load_weights(teacher, state, path)

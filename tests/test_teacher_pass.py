@@ -1,0 +1,40 @@
+"""The teacher's top-N pass of a RecBole teacher (SASRec) is scored in item blocks, exactly."""
+
+import torch
+
+from recbole_rd.distill import teacher as teacher_pass
+from recbole_rd.quick_start import prepare
+from recbole_rd.utils import get_model
+
+from conftest import tiny_config_dict
+
+
+def sasrec_teacher(tiny):
+    config, train, _, _ = prepare("SASRec", "tiny", config_dict=tiny_config_dict(
+        tiny, MAX_ITEM_LIST_LENGTH=5, hidden_size=16, inner_size=32, n_layers=1, n_heads=1,
+        train_neg_sample_args=None))
+    torch.manual_seed(3)
+    model = get_model("SASRec")(config, train._dataset).eval()
+    return model, train._dataset
+
+
+def test_recbole_teacher_is_scored_in_item_blocks_and_gives_the_full_ranking(tiny, monkeypatch):
+    model, dataset = sasrec_teacher(tiny)
+    n = dataset.item_num
+    encode, score_shared = teacher_pass.block_scorer(model)
+    batch = dataset.inter_feat[:8]
+    items = torch.arange(n)
+    torch.testing.assert_close(score_shared(encode(batch), items), model.full_sort_predict(batch).view(8, n))
+    full = teacher_pass.teacher_topk(model, dataset, 10, "cpu", item_block=n)
+    blocked = teacher_pass.teacher_topk(model, dataset, 10, "cpu", item_block=13)
+    assert torch.equal(full, blocked)
+    # the block size follows the score budget for a RecBole teacher as for ours
+    monkeypatch.setattr(teacher_pass, "SCORE_BUDGET", 64 * 20)
+    assert teacher_pass.items_per_block(model, n, 64, 10) == 20
+
+
+def test_a_teacher_that_does_not_score_by_item_embedding_has_no_block_scorer(tiny):
+    model, _ = sasrec_teacher(tiny)
+    model.full_sort_predict = lambda interaction: torch.zeros(len(interaction), model.n_items)
+    assert teacher_pass.block_scorer(model) is None
+    assert teacher_pass.items_per_block(model, model.n_items, 64, 10) == model.n_items
