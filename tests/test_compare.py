@@ -1,0 +1,192 @@
+"""--compare: fair rows (same budget, own batch size), full-precision results, provenance, significance, plot."""
+
+import csv
+import json
+import statistics
+
+import pytest
+import torch
+
+from recbole_rd.quick_start import provenance as prov
+from recbole_rd.quick_start.compare import compare, parse_distill_methods
+from recbole_rd.utils import ConfigError
+from conftest import tiny_config_dict
+
+ARGV = ["run_recbole_rd.py", "--compare", "--model=Caser", "--dataset=tiny", "--distill_methods=rd,rd-position"]
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def two_methods(tmp_path_factory):
+    """One compare on the tiny data: two seeds, RD and RD with position weights, a Pop baseline."""
+    from conftest import write_tiny
+
+    tmp = tmp_path_factory.mktemp("compare")
+    write_tiny(tmp)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("sys.argv", ["pytest"])
+        rows = compare("Caser", "tiny", config_dict=tiny_config_dict(tmp, epochs=1, K=5), baselines=["Pop"],
+                       results_dir=tmp / "results", seeds=(1, 2), distill_methods="rd,rd-position",
+                       progress=lambda message: None, argv=ARGV)
+    return rows, tmp / "results" / "tiny-Caser-compare"
+
+
+def test_one_row_per_method_plus_teacher_student_and_baselines(two_methods):
+    rows, _ = two_methods
+    assert [r["model"] for r in rows] == ["Caser-T", "Caser-S", "Caser-RD", "Caser-RD-position", "Pop"]
+    assert [r["role"] for r in rows] == ["teacher", "student", "distilled", "distilled", "baseline"]
+    assert rows[0]["time_vs_teacher"] == 1.0 and rows[1]["parameters"] < rows[0]["parameters"]
+
+
+def test_csv_keeps_full_precision_mean_and_std_of_the_seeds(two_methods):
+    rows, stem = two_methods
+    record = json.loads((stem.parent / f"{stem.name}-provenance.json").read_text())
+    written = read_csv(f"{stem}.csv")
+    assert list(written[0])[:3] == ["model", "d", "parameters"] and "map_std" in written[0]
+    for row, line in zip(rows, written):
+        per_seed = [seed["test_result"]["map"] for seed in record["rows"][row["model"]]["per_seed"]]
+        assert len(per_seed) == 2
+        assert float(line["map"]) == statistics.fmean(per_seed) == row["map"]
+        assert float(line["map_std"]) == statistics.stdev(per_seed)
+    decimals = [len(line[key].split(".")[1]) for line in written for key in ("map", "ndcg@10", "map_std")
+                if "." in line[key]]
+    assert max(decimals) > 4  # not rounded to 4 places
+    md = stem.with_suffix(".md").read_text()
+    assert f"{rows[2]['map']:.4f} ± {rows[2]['map_std']:.4f}" in md  # the .md rounds for reading
+
+
+def test_provenance_records_command_line_versions_config_and_seeds(two_methods):
+    _, stem = two_methods
+    record = json.loads((stem.parent / f"{stem.name}-provenance.json").read_text())
+    assert record["argv"] == ARGV and "--distill_methods=rd,rd-position" in record["command_line"]
+    assert record["versions"]["recbole"] == "1.2.1" and record["versions"]["torch"] == torch.__version__
+    assert record["versions"]["recbole-rd"]
+    assert record["seeds"] == [1, 2] and record["config"]["model"] == "CaserRD"
+    assert record["config"]["eval_protocol"] == "paper" and record["device"]["cpu"]
+    differences = record["rows"]["Caser-RD-position"]["config_differences"]  # from the RD student's config
+    assert differences["weighting"] == "position" and set(differences) <= {"weighting", "distill_method",
+                                                                           "teacher_checkpoint"}
+    assert differences["teacher_checkpoint"].startswith(str(stem.parents[1] / "saved" / "Caser-tiny-teacher"))
+    header = stem.with_suffix(".md").read_text().split("| model |")[0]
+    assert "recbole 1.2.1" in header and "--distill_methods=rd,rd-position" in header
+    assert "seeds 1, 2" in header and "tiny-Caser-compare-provenance.json" in header
+
+
+def test_significance_has_each_method_against_s_and_t_per_metric(two_methods):
+    rows, stem = two_methods
+    tests = read_csv(f"{stem}-significance.csv")
+    metrics = ["precision@3", "precision@5", "precision@10", "ndcg@3", "ndcg@5", "ndcg@10", "map"]
+    pairs = [(t["comparison"], t["metric"]) for t in tests]
+    assert sorted(pairs) == sorted((f"{m} vs {o}", metric) for m in ("RD", "RD-position") for o in "ST"
+                                   for metric in metrics)
+    for t in tests:
+        assert float(t["mean_difference"]) == pytest.approx(float(t["mean"]) - float(t["mean_against"]), abs=1e-12)
+        assert 0 <= float(t["p_value"]) <= 1
+    by_label = {r["model"]: r for r in rows}
+    rd_vs_s = next(t for t in tests if t["comparison"] == "RD vs S" and t["metric"] == "map")
+    assert float(rd_vs_s["mean"]) == pytest.approx(by_label["Caser-RD"]["map"], abs=1e-12)
+    assert float(rd_vs_s["mean_against"]) == pytest.approx(by_label["Caser-S"]["map"], abs=1e-12)
+    md = (stem.parent / f"{stem.name}-significance.md").read_text()
+    assert md.count("| RD-position vs T |") == len(metrics)
+
+
+def test_plot_is_a_png_of_two_panels(two_methods):
+    import matplotlib.image
+
+    _, stem = two_methods
+    assert stem.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    height, width, _ = matplotlib.image.imread(stem.with_suffix(".png")).shape
+    assert width > 1.8 * height  # two panels side by side
+
+
+def test_sasrec_baseline_gets_the_same_epoch_budget_and_its_own_batch_size(tiny, monkeypatch):
+    import recbole_rd.quick_start.compare as module
+
+    steps = {}
+    train_and_test = module.train_and_test
+
+    def spy(config, train_data, *args, **kwargs):
+        steps[config["model"]] = train_data.step
+        return train_and_test(config, train_data, *args, **kwargs)
+
+    monkeypatch.setattr(module, "train_and_test", spy)
+    config_dict = tiny_config_dict(tiny, epochs=2, stopping_step=10, K=5, **{"SASRec.train_batch_size": 32,
+                                                                              "Caser-S.epochs": 1})
+    rows = compare("Caser", "tiny", config_dict=config_dict, baselines=["SASRec"], results_dir=tiny / "results",
+                   seeds=(3,), progress=lambda message: None, argv=["x"])
+    by_label = {r["model"]: r for r in rows}
+    assert by_label["SASRec"]["epochs"] == 2 and by_label["SASRec"]["epochs_run"] == 2  # not RecBole's 300
+    assert by_label["Caser-T"]["epochs_run"] == by_label["Caser-RD"]["epochs_run"] == 2
+    assert by_label["Caser-S"]["epochs"] == by_label["Caser-S"]["epochs_run"] == 1  # overridden for S only
+    assert by_label["SASRec"]["train_batch_size"] == 32 and by_label["Caser-RD"]["train_batch_size"] == 64
+    assert steps == {"Caser": 64, "CaserRD": 64, "SASRec": 32}  # its own loader, with its own batch size
+    record = json.loads((tiny / "results" / "tiny-Caser-compare-provenance.json").read_text())
+    used = {label: row["per_seed"][0]["trained_with"] for label, row in record["rows"].items()}
+    assert {u["MAX_ITEM_LIST_LENGTH"] for u in used.values()} == {5}  # one window for every row
+    assert len({u["valid_metric"] for u in used.values()}) == 1 and {u["seed"] for u in used.values()} == {3}
+    assert {u["epochs"] for label, u in used.items() if label != "Caser-S"} == {2}
+    assert "| SASRec | " in (tiny / "results" / "tiny-Caser-compare.md").read_text()
+
+
+def test_unknown_method_is_refused_before_any_training(tiny):
+    with pytest.raises(ConfigError, match=r"distill_methods: 'xyz'.*allowed: rd, cd, rrd, dcd.*rd-position"):
+        compare("Caser", "tiny", config_dict=tiny_config_dict(tiny), distill_methods="rd,xyz",
+                results_dir=tiny / "results", progress=lambda message: None)
+    assert not (tiny / "saved").exists() and not (tiny / "results").exists()
+
+
+def test_method_names_become_rows_with_their_config():
+    assert parse_distill_methods("rd, rd-position,rd") == [
+        ("RD", "rd", {"distill_method": "rd"}),
+        ("RD-position", "rd-position", {"distill_method": "rd", "weighting": "position"})]
+    with pytest.raises(ConfigError, match="distill_methods: nothing given"):
+        parse_distill_methods(" , ")
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"SASRc.epochs": 3}, "'SASRc' names no row of this comparison; rows: Caser-T, Caser-S, Caser-RD"),
+    ({"Caser-S.MAX_ITEM_LIST_LENGTH": 3}, "MAX_ITEM_LIST_LENGTH cannot differ per row"),
+    ({"model_overrides": {"Caser-T": 5}}, "model_overrides: .* is invalid"),
+])
+def test_bad_per_row_override_is_refused_before_training(tiny, overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        compare("Caser", "tiny", config_dict=tiny_config_dict(tiny, **overrides), results_dir=tiny / "results",
+                progress=lambda message: None)
+    assert not list((tiny / "saved").glob("*.pth"))
+
+
+def test_git_state_outside_a_repository_is_none(tmp_path):
+    assert prov.git_state([tmp_path]) is None
+
+
+def test_plain_data_turns_devices_and_enums_into_text():
+    from recbole.utils import ModelType
+
+    assert prov.plain_data({"d": torch.device("cpu"), "t": ModelType.SEQUENTIAL, "l": (1, [2.5, None])}) == {
+        "d": "cpu", "t": "SEQUENTIAL", "l": [1, [2.5, None]]}
+
+
+@pytest.mark.xfail(reason="place_labels still lets two labels touch in this crowded case (open; see helper E's report)",
+                   strict=False)
+def test_labels_of_nearby_points_do_not_overlap():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.text import Text
+
+    from recbole_rd.quick_start.plot import _overlap, place_labels
+
+    fig, ax = plt.subplots(figsize=(5, 4))
+    xs, ys = [10, 10.5, 11, 30, 10.2], [0.50, 0.51, 0.49, 0.2, 0.52]
+    ax.scatter(xs, ys)
+    ax.set_xlim(0, 40), ax.set_ylim(0, 1)
+    place_labels(ax, xs, ys, ["Caser-T", "Caser-S", "Caser-RD", "Pop", "Caser-RD-position"], 10)
+    renderer = fig.canvas.get_renderer()
+    boxes = [Text.get_window_extent(text, renderer) for text in ax.texts]  # the texts, without leader lines
+    assert len(boxes) == 5
+    assert all(_overlap(a, b) == 0 for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    plt.close(fig)
