@@ -20,6 +20,11 @@ from recbole_rd.quick_start.quick_start import run_rank
 NPROC = 2
 
 
+@pytest.fixture(autouse=True)
+def in_tmp_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # log/ goes there (the processes inherit it)
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

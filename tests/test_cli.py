@@ -1,0 +1,85 @@
+"""The command line reports this package's errors as one `error:` line (exit 2); bugs keep their traceback."""
+
+import sys
+
+import pytest
+import yaml
+from conftest import tiny_config_dict
+
+from recbole_rd.quick_start import quick_start
+from recbole_rd.quick_start.cli import main
+from recbole_rd.utils import ConfigError
+
+
+@pytest.fixture(autouse=True)
+def in_tmp_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # log/ goes there
+
+
+def cli(tiny, *flags, **overrides):
+    """``main`` on the tiny data, as ``python run_recbole_rd.py <flags>`` (RecBole's Config reads sys.argv)."""
+    config_file = tiny / "tiny.yaml"
+    config_file.write_text(yaml.safe_dump(tiny_config_dict(tiny, epochs=1, **overrides)))
+    argv = ["--dataset=tiny", f"--config_files={config_file}", *flags]
+    sys.argv = ["run_recbole_rd.py", *argv]
+    main(argv)
+
+
+def error_lines(capsys):
+    return [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--model=CaserRD", "--alpha=-1"], "error: alpha: -1 is invalid; allowed: a number >= 0"),
+    (["--model=NoSuchModel"], "error: model: unknown model 'NoSuchModel'"),
+    (["--model=Caser", "--compare", "--nproc=2"], "error: --compare runs in one process"),
+    # RecBole's own refusal, raised as a ValueError inside RecBole's Config
+    (["--model=Caser", "--topk=[0]"], "error: invalid configuration: topk must be a positive integer"),
+])
+def test_our_errors_are_one_line_and_exit_status_2(tiny, capsys, flags, message):
+    with pytest.raises(SystemExit) as stop:
+        cli(tiny, *flags)
+    assert stop.value.code == 2
+    lines = error_lines(capsys)
+    assert len(lines) == 1 and lines[0].startswith(message), lines
+
+
+def test_a_missing_config_file_is_a_config_error(tiny, capsys):
+    argv = ["--model=Caser", "--dataset=tiny", f"--config_files={tiny / 'missing.yaml'}"]
+    sys.argv = ["run_recbole_rd.py", *argv]
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2
+    (line,) = error_lines(capsys)
+    assert line.startswith("error: invalid configuration:") and "missing.yaml" in line
+
+
+@pytest.mark.parametrize("bug", [ZeroDivisionError("division by zero"), ValueError("a bug of ours")])
+def test_a_bug_keeps_its_traceback(tiny, capsys, monkeypatch, bug):
+    def broken(config):
+        raise bug
+
+    monkeypatch.setattr(quick_start, "create_dataset", broken)
+    with pytest.raises(type(bug)) as raised:
+        cli(tiny, "--model=Caser")
+    assert raised.value is bug
+    assert error_lines(capsys) == []
+
+
+def test_recbole_refusals_become_config_errors_only_when_raised_inside_recbole():
+    with pytest.raises(ConfigError, match="invalid configuration: eval_args:.*should be a dict"):
+        quick_start.build_config("Caser", "tiny", config_dict={"eval_args": 3})
+    with pytest.raises(ZeroDivisionError):  # raised by us, not by RecBole: left alone
+        with quick_start.refusals_as_config_errors("anything"):
+            1 / 0
+    with pytest.raises(ValueError) as raised:
+        with quick_start.refusals_as_config_errors("anything"):
+            raise ValueError("our own bug")
+    assert not isinstance(raised.value, ConfigError)
+
+
+def test_a_run_ends_with_its_summary_on_stdout_when_info_is_not_logged(tiny, capsys):
+    cli(tiny, "--model=Caser")  # state: WARNING in the tiny config
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and out[0].startswith("Caser done: best epoch 0, test result: {'recall@10': ")
+    assert f"checkpoint {tiny / 'saved' / 'Caser-tiny-d100-'}" in out[0]
