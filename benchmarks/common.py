@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 ARGV = sys.argv[1:]
 sys.argv = sys.argv[:1]  # RecBole's Config reads sys.argv: keep our arguments out of it
 
-from recbole_rd.data.generate import generate_checkins, write_atomic_inter  # noqa: E402
+from recbole_rd.data.sample import generate_checkins, write_atomic_inter  # noqa: E402
 from recbole_rd.quick_start import prepare  # noqa: E402
 from recbole_rd.quick_start.compare import format_table  # noqa: E402
 

@@ -2,7 +2,7 @@ import sys
 
 import pytest
 
-from recbole_rd.data.generate import generate_checkins, write_atomic_inter
+from recbole_rd.data.sample import generate_checkins, write_atomic_inter
 
 TINY = dict(n_users=60, n_items=90, min_len=8, max_len=20, seed=7)
 

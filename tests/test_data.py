@@ -4,7 +4,7 @@ import pytest
 
 from recbole_rd.data.convert import ConvertError, convert, main as convert_main
 from recbole_rd.data.dataset import DatasetError
-from recbole_rd.data.generate import generate_checkins
+from recbole_rd.data.sample import generate_checkins
 from recbole_rd.quick_start import prepare, run_recbole_rd
 from conftest import TINY, tiny_config_dict, write_tiny
 from recbole_rd.config import Config

@@ -141,9 +141,6 @@ def test_a_newcomers_run_is_readable(tiny, tmp_path):
     assert torch.load(checkpoint, weights_only=True)["epoch"] == 0
 
 
-@pytest.mark.xfail(strict=True, reason="recbole_rd.data.dataset and .convert import recbole_rd.data.generate, so "
-                                       "importing the package loads it before runpy runs it as __main__ "
-                                       "(fix in recbole_rd/data/, owned by another helper)")
 def test_the_sample_generator_runs_as_a_module_without_warnings(tmp_path):
     done = subprocess.run([sys.executable, "-m", "recbole_rd.data.generate", "--help"], cwd=tmp_path,
                           capture_output=True, text=True, timeout=120)

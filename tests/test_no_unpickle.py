@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import TINY, tiny_config_dict
-from recbole_rd.data.generate import generate_checkins
+from recbole_rd.data.sample import generate_checkins
 from recbole_rd.quick_start import prepare, run_recbole_rd
 from recbole_rd.utils import ConfigError
 

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import Context, Decimal, Inexact, InvalidOperation
 from pathlib import Path
 
-from recbole_rd.data.generate import HEADER
+from recbole_rd.data.sample import HEADER
 from recbole_rd.utils import RecBoleRDError, atomic_write
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 from recbole.utils import ModelType
 
-from recbole_rd.data.generate import SAMPLE_NAME, write_sample
+from recbole_rd.data.sample import SAMPLE_NAME, write_sample
 from recbole_rd.utils import ConfigError, RecBoleRDError
 
 HOW_TO_GET = {
