@@ -171,3 +171,12 @@ def test_valid_metric_and_metrics_not_computed_are_refused_by_name(tiny):
     config, *_ = prepare("Caser", "tiny", config_dict=tiny_config_dict(tiny, eval_protocol="paper",
                                                                          valid_metric="Precision@5"))
     assert config["valid_metric"] == "Precision@5"  # any case, as RecBole
+
+
+def test_topk_alone_moves_the_default_valid_metric_to_the_nearest_cut_off(tiny, caplog):
+    config, *_ = prepare("Caser", "tiny", config_dict=tiny_config_dict(tiny, eval_protocol="paper", topk=[5, 20]))
+    assert config["valid_metric"] == "ndcg@5"  # default NDCG@10 is not computed: same metric, nearest k
+    assert "early stopping uses ndcg@5" in caplog.text
+    config, *_ = prepare("Caser", "tiny", config_dict=tiny_config_dict(tiny, eval_protocol="paper",
+                                                                         metrics=["Recall"], topk=[20]))
+    assert config["valid_metric"] == "recall@20"  # no NDCG computed: the first key

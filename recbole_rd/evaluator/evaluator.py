@@ -1,6 +1,7 @@
 """Which metrics the paper protocol computes, from RecBole's evaluation config keys."""
 
 from collections import OrderedDict
+from logging import getLogger
 from typing import NamedTuple
 
 from recbole_rd.evaluator.metrics import METRICS, Rankings
@@ -65,11 +66,28 @@ def eval_settings(config):
         raise ConfigError(f"metric_decimal_place: {decimals!r} is invalid; allowed: an integer >= 0")
     settings = EvalSettings(tuple(metrics), tuple(dict.fromkeys(topk)), decimals, bool(config["show_progress"]))
     valid = str(config["valid_metric"] or "").lower()
+    if valid not in settings.keys() and not _user_given(config, "valid_metric"):
+        valid = config["valid_metric"] = nearest_valid_metric(valid, settings)
     if valid not in settings.keys():
         raise ConfigError(f"valid_metric: '{config['valid_metric']}' is not computed by the paper protocol "
                           f"(metrics={list(settings.metrics)}, topk={list(settings.topk)}); allowed: "
                           f"{settings.keys()}, e.g. --valid_metric={settings.keys()[0]}")
     return settings
+
+
+def nearest_valid_metric(default, settings):
+    """The computed key closest to the default ``valid_metric`` (same metric, nearest cut-off;
+    else the first key), used when the user changed ``metrics``/``topk`` but not ``valid_metric``:
+    the default NDCG@10 becomes ndcg@5 with ``topk: [5, 20]``. Logged as a warning."""
+    name, _, k = default.partition("@")
+    same = [key for cls, cut, key in settings.columns() if cls.__name__.lower() == name and cut is not None]
+    if k.isdigit() and same:
+        choice = min(same, key=lambda key: (abs(int(key.split("@")[1]) - int(k)), key))
+    else:
+        choice = settings.keys()[0]
+    getLogger().warning(f"valid_metric: the default {default} is not computed with these metrics/topk; "
+                        f"early stopping uses {choice} (set --valid_metric to choose)")
+    return choice
 
 
 def ranking_metrics(scores, relevant, settings=EvalSettings()):
