@@ -6,6 +6,7 @@ import sys
 
 import pytest
 import torch
+import yaml
 from recbole.data.interaction import Interaction
 
 from recbole_rd.distill import INSTANCE_ID, METHODS, TeacherNeed, TeacherRanking, build_method, teacher_ranking
@@ -15,7 +16,7 @@ from recbole_rd.distill.rrd import items_outside, relaxed_ranking_loss
 from recbole_rd.distill.teacher import derived_config, teacher_ranking_cached
 from recbole_rd.quick_start import run_recbole_rd
 from recbole_rd.trainer import DistillTrainer
-from recbole_rd.utils import ConfigError
+from recbole_rd.utils import ConfigError, properties_dir
 from conftest import tiny_config_dict, write_tiny
 
 # --- a 2-row, 5-item example (items 1..5, 0 is padding) -------------------------------------
@@ -193,7 +194,7 @@ def test_registry_has_the_four_methods_and_refuses_unknown_ones():
         build_method({"distill_method": "kd"}, 10)
 
 
-@pytest.mark.parametrize("key,value", [("distill_method", "rdd"), ("cd_tau", 0), ("cd_N", 10 ** 6),
+@pytest.mark.parametrize("key,value", [("distill_method", "rdd"), ("cd_tau", 0), ("cd_N", 0),
                                        ("rrd_K", 0), ("rrd_T", -1.0), ("dcd_L", 2.5), ("dcd_rrd", "yes")])
 def test_bad_method_keys_fail_before_the_teacher_is_trained(tiny, key, value):
     method = {"cd_tau": "cd", "cd_N": "cd", "rrd_K": "rrd", "rrd_T": "rrd"}.get(key, "dcd")
@@ -201,6 +202,19 @@ def test_bad_method_keys_fail_before_the_teacher_is_trained(tiny, key, value):
     with pytest.raises(ConfigError, match=f"^{key}:"):
         run_recbole_rd("CaserRD", "tiny", config_dict=config)
     assert not list((tiny / "saved").glob("Caser-tiny-teacher-*"))
+
+
+@pytest.mark.parametrize("method,keys", [("cd", {"cd_N": 10 ** 6, "cd_samples": 10 ** 6}),
+                                         ("rrd", {"rrd_N": 500, "rrd_K": 500}),
+                                         ("dcd", {"dcd_N": 500, "dcd_K": 500, "dcd_L": 500})])
+def test_top_n_keys_larger_than_the_catalogue_are_capped_with_a_warning(method, keys, caplog):
+    n_items = 50  # the defaults (N 100 or 500) exceed it, as on small real catalogues
+    defaults = yaml.safe_load((properties_dir() / "distill.yaml").read_text())
+    built = build_method({**defaults, "ITEM_ID_FIELD": "item_id", "distill_method": method, **keys}, n_items)
+    upper = n_items - (3 if method == "rrd" else 2)
+    assert built.N == upper and built.teacher_need().n == upper
+    assert getattr(built, "samples", None) in (None, upper) and getattr(built, "K", upper) == upper
+    assert f"is more than this dataset allows ({upper}); using {upper}" in caplog.text
 
 
 class CountingTeacher(torch.nn.Module):

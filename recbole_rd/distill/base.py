@@ -9,6 +9,7 @@ student's ``ranking_loss_and_scores``, ``full_sort_predict`` and ``n_items``.
 import importlib
 import math
 import pkgutil
+from logging import getLogger
 from dataclasses import dataclass
 
 import torch
@@ -48,6 +49,17 @@ def positive_int(config, key, upper=None):
     value = config[key]
     bound = f"1..{upper}" if upper is not None else ">= 1"
     check_key(key, value, is_int(value) and value >= 1 and (upper is None or value <= upper), f"an integer {bound}")
+    return value
+
+
+def capped_int(config, key, upper):
+    """``config[key]``, a positive integer, lowered to ``upper`` (with a warning) when the catalogue
+    is too small for it: the defaults (e.g. ``rrd_N: 500``) then also run on small datasets."""
+    value = positive_int(config, key)
+    if value > upper:
+        check_key(key, value, upper >= 1, "an integer >= 1 (the catalogue is too small for this method)")
+        getLogger().warning(f"{key}: {value} is more than this dataset allows ({upper}); using {upper}")
+        return upper
     return value
 
 

@@ -4,6 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from recbole_rd.distill.base import (
+    capped_int,
     DistillMethod,
     TeacherNeed,
     number,
@@ -36,8 +37,8 @@ class CD(DistillMethod):
     def __init__(self, config, n_items):
         super().__init__(config, n_items)
         self.alpha = weight(config, "cd_alpha")
-        self.N = positive_int(config, "cd_N", n_items - 2)
-        self.samples = positive_int(config, "cd_samples", self.N)
+        self.N = capped_int(config, "cd_N", n_items - 2)
+        self.samples = capped_int(config, "cd_samples", self.N)
         self.tau = positive_number(config, "cd_tau")
         self.shift = number(config, "cd_shift")
         self.register_buffer("rank_weights", rank_weights(self.N, positive_number(config, "cd_T")), persistent=False)

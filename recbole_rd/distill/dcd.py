@@ -7,6 +7,7 @@ import torch
 
 from recbole_rd import distributed
 from recbole_rd.distill.base import (
+    capped_int,
     DistillMethod,
     TeacherNeed,
     check_key,
@@ -82,9 +83,9 @@ class DCD(DistillMethod):
     def __init__(self, config, n_items):
         super().__init__(config, n_items)
         self.alpha = weight(config, "dcd_alpha")
-        self.N = positive_int(config, "dcd_N", n_items - 2)
-        self.K = positive_int(config, "dcd_K", self.N)
-        self.L = positive_int(config, "dcd_L", self.N)
+        self.N = capped_int(config, "dcd_N", n_items - 2)
+        self.K = capped_int(config, "dcd_K", self.N)
+        self.L = capped_int(config, "dcd_L", self.N)
         self.T = positive_number(config, "dcd_T")
         self.every = positive_int(config, "dcd_every")
         with_rrd = config["dcd_rrd"]

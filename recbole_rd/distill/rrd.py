@@ -3,6 +3,7 @@
 import torch
 
 from recbole_rd.distill.base import (
+    capped_int,
     DistillMethod,
     TeacherNeed,
     positive_int,
@@ -54,8 +55,8 @@ class RRD(DistillMethod):
         super().__init__(config, n_items)
         self.alpha = weight(config, "rrd_alpha")
         self.L = positive_int(config, "rrd_L")
-        self.N = positive_int(config, "rrd_N", n_items - 3)
-        self.K = positive_int(config, "rrd_K", self.N)
+        self.N = capped_int(config, "rrd_N", n_items - 3)
+        self.K = capped_int(config, "rrd_K", self.N)
         self.target_field = config["ITEM_ID_FIELD"]
         self.register_buffer("rank_weights", rank_weights(self.N, positive_number(config, "rrd_T")), persistent=False)
 
