@@ -49,7 +49,7 @@ class Config(RecBoleConfig):
         if isinstance(model, str) or model is None:
             name = model if model is not None else self.external_config_dict.get("model")
             if name is None:
-                raise KeyError("model must be given: --model=NAME, a config file or config_dict")
+                raise ConfigError("model must be given: --model=NAME, a config file or config_dict")
             model = get_model(name)
         return super()._get_model_and_dataset(model, dataset)
 
@@ -100,9 +100,15 @@ class Config(RecBoleConfig):
             torch.cuda.set_device(local_rank)
         else:  # CPU processes share this node's cores instead of each taking all of them
             torch.set_num_threads(max(1, (os.cpu_count() or 1) // nproc))
-        distributed.init_process_group(backend, local_rank + (final.get("offset") or 0),
-                                       final.get("world_size") or nproc, final.get("ip") or "localhost",
-                                       final.get("port") or 5678)
+        ip, port = final.get("ip") or "localhost", final.get("port") or 5678
+        try:
+            distributed.init_process_group(backend, local_rank + (final.get("offset") or 0),
+                                           final.get("world_size") or nproc, ip, port)
+        except distributed.dist.DistNetworkError as err:  # e.g. the port is taken, the address unknown
+            reason = str(err).splitlines()[0]
+            raise ConfigError(f"port: the DDP process group could not meet at {ip}:{port} ({reason}); pass a "
+                              f"free port with --port (e.g. --port=29500), and as --ip the rank-0 node's "
+                              f"address") from None
         final["device"] = torch.device("cuda", local_rank) if cuda else torch.device("cpu")
         final["single_spec"] = False
         if local_rank != 0:  # as RecBole: only rank 0 logs and shows progress

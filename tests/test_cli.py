@@ -1,11 +1,14 @@
 """The command line reports this package's errors as one `error:` line (exit 2); bugs keep their traceback."""
 
+import csv
+import json
 import sys
 
 import pytest
 import yaml
 from conftest import tiny_config_dict
 
+from recbole_rd.checkpoint import load_checkpoint
 from recbole_rd.quick_start import quick_start
 from recbole_rd.quick_start.cli import main
 from recbole_rd.utils import ConfigError
@@ -19,7 +22,7 @@ def in_tmp_path(tmp_path, monkeypatch):
 def cli(tiny, *flags, **overrides):
     """``main`` on the tiny data, as ``python run_recbole_rd.py <flags>`` (RecBole's Config reads sys.argv)."""
     config_file = tiny / "tiny.yaml"
-    config_file.write_text(yaml.safe_dump(tiny_config_dict(tiny, epochs=1, **overrides)))
+    config_file.write_text(yaml.safe_dump(tiny_config_dict(tiny, **{"epochs": 1, **overrides})))
     argv = ["--dataset=tiny", f"--config_files={config_file}", *flags]
     sys.argv = ["run_recbole_rd.py", *argv]
     main(argv)
@@ -83,3 +86,67 @@ def test_a_run_ends_with_its_summary_on_stdout_when_info_is_not_logged(tiny, cap
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1 and out[0].startswith("Caser done: best epoch 0, test result: {'recall@10': ")
     assert f"checkpoint {tiny / 'saved' / 'Caser-tiny-d100-'}" in out[0]
+
+
+def test_an_unknown_distill_method_is_refused_before_training(tiny, capsys):
+    with pytest.raises(SystemExit) as stop:
+        cli(tiny, "--model=Caser", "--compare", "--distill_methods=rd,bogus")
+    assert stop.value.code == 2
+    (line,) = error_lines(capsys)
+    assert line.startswith("error: distill_methods: 'bogus' given; allowed: rd, ")
+    assert not (tiny / "saved").exists() and not (tiny / "results").exists()
+
+
+def test_compare_flags_reach_compare(tiny, monkeypatch):
+    import recbole_rd.quick_start.compare as module
+
+    calls = []
+    monkeypatch.setattr(module, "compare", lambda *args, **kwargs: calls.append((args, kwargs)))
+    cli(tiny, "--compare", "--distill_methods=rd,rd-position", "--teacher_model=SASRec", "--baselines=Pop,GRU4Rec",
+        "--seeds=1,2", "--results_dir=out")  # --model: CaserRD by default, which compares Caser
+    ((args, kwargs),) = calls
+    assert args == ("Caser", "tiny", [str(tiny / "tiny.yaml")])
+    assert kwargs == {"baselines": ["Pop", "GRU4Rec"], "results_dir": "out", "seeds": [1, 2],
+                      "distill_methods": "rd,rd-position", "teacher_model": "SASRec"}
+
+
+def test_compare_from_the_command_line_with_a_per_row_setting(tiny):
+    cli(tiny, "--model=Caser", "--compare", "--distill_methods=rd-position", "--Caser-S.epochs=1",
+        f"--results_dir={tiny / 'results'}", epochs=2, stopping_step=10, K=5)
+    with open(tiny / "results" / "tiny-Caser-compare.csv", newline="") as f:
+        rows = {row["model"]: row for row in csv.DictReader(f)}
+    assert list(rows) == ["Caser-T", "Caser-S", "Caser-RD-position"]
+    assert [float(rows[label]["epochs_run"]) for label in rows] == [2, 1, 2]  # S overridden, from the argv
+    provenance = json.loads((tiny / "results" / "tiny-Caser-compare-provenance.json").read_text())
+    assert provenance["rows"]["Caser-RD-position"]["per_seed"][0]["trained_with"]["weighting"] == "position"
+
+
+def test_recbole_caser_trains_recboles_model(tiny):
+    result = quick_start.run_recbole_rd("recbole.Caser", "tiny", config_dict=tiny_config_dict(
+        tiny, epochs=1, MAX_ITEM_LIST_LENGTH=5))
+    assert type(result["trainer"].model).__module__.startswith("recbole.model.")
+    assert load_checkpoint(result["checkpoint"])["model"] == "Caser"
+    assert result["d"] == 64  # RecBole's Caser: embedding_size 64 (ours: 100)
+
+
+def test_a_config_without_model_is_a_config_error(tiny):
+    with pytest.raises(ConfigError, match="model must be given: --model=NAME"):
+        quick_start.build_config(None, "tiny", config_dict=tiny_config_dict(tiny))
+
+
+def test_a_taken_ddp_port_is_a_config_error_naming_port(tiny):
+    import socket
+
+    import torch.distributed as dist
+
+    with socket.socket() as taken:
+        taken.bind(("localhost", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        try:
+            with pytest.raises(ConfigError, match=rf"port: .* localhost:{port} .*EADDRINUSE.*--port="):
+                quick_start.build_config("Caser", "tiny", config_dict=tiny_config_dict(
+                    tiny, local_rank=0, nproc=1, world_size=1, port=port))
+        finally:
+            if dist.is_initialized():
+                dist.destroy_process_group()

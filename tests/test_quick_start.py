@@ -1,3 +1,5 @@
+import json
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -34,13 +36,15 @@ def test_our_model_class_runs_inside_plain_recbole_code(tiny):
 @torch.no_grad()
 def hit_at_10_by_hand(model, test):
     """Share of test users whose target is among the model's 10 best items, the padding item
-    and the user's earlier items excluded (RecBole's full ranking)."""
+    excluded, and the user's earlier items where the loader gives them (RecBole's full ranking;
+    for sequential models it gives none: ``history`` is None, and ``scores[None]`` would be all)."""
     model.eval()
     hits = users = 0
     for interaction, history, _, positive_i in test:
         scores = model.full_sort_predict(interaction).view(len(interaction), -1)
         scores[:, 0] = -torch.inf
-        scores[history] = -torch.inf
+        if history is not None:
+            scores[history] = -torch.inf
         top = scores.topk(10, dim=1).indices
         hits += int((top == positive_i.unsqueeze(1)).any(1).sum())
         users += len(interaction)
@@ -82,11 +86,17 @@ def test_compare_writes_table_significance_and_plot(tiny, tmp_path):
                    results_dir=tmp_path / "results", seeds=(1, 2), progress=messages.append)
     assert [r["model"] for r in rows] == ["Caser-T", "Caser-S", "Caser-RD", "Pop"]
     assert rows[1]["parameters"] < rows[0]["parameters"] and rows[0]["time_vs_teacher"] == 1.0
-    assert " ± " in rows[0]["map"] and set(rows[0]) >= {"precision@3", "ndcg@10", "map"}
-    assert "[seed 2] 4/4 training Pop" in messages
+    assert set(rows[0]) >= {"precision@3", "ndcg@10", "map", "map_std"}
     stem = tmp_path / "results" / "tiny-Caser-compare"
+    per_seed = [seed["test_result"]["map"] for seed in json.loads(
+        (tmp_path / "results" / "tiny-Caser-compare-provenance.json").read_text())["rows"]["Caser-RD"]["per_seed"]]
+    assert len(per_seed) == 2 and 0 < per_seed[0] < 1  # two seeds: a mean and a std
+    assert rows[2]["map"] == statistics.fmean(per_seed) and rows[2]["map_std"] == statistics.stdev(per_seed)
+    assert "[seed 2] 4/4 training Pop" in messages
     md = stem.with_suffix(".md").read_text()
-    assert md.count("\n") == 6 and "Caser-RD" in md
+    table = md[md.index("| model |"):]
+    assert table.count("\n") == 6 and "| Caser-RD |" in table  # header, rule, 4 rows
+    assert f"| {rows[2]['map']:.4f} ± {rows[2]['map_std']:.4f} |" in table
     assert stem.with_suffix(".csv").read_text().splitlines()[0].startswith("model,d,parameters,")
     tests = (tmp_path / "results" / "tiny-Caser-compare-significance.md").read_text()
     assert tests.count("RD vs S") == 7 and tests.count("RD vs T") == 7

@@ -1,5 +1,10 @@
 """Command line: RecBole's flags (--model, --dataset, --config_files, --key=value).
 
+With ``--compare`` (see :mod:`recbole_rd.quick_start.compare`): ``--distill_methods``,
+``--teacher_model``, ``--baselines``, ``--seeds``, ``--results_dir``, and per-row settings
+``--<row or model>.<key>=value`` (e.g. ``--SASRec.epochs=50``), which reach the comparison
+through the run's config like every other ``--key=value``.
+
 This package's own errors (:class:`recbole_rd.utils.RecBoleRDError`: a bad config, dataset,
 checkpoint or conversion) end the command with one ``error: ...`` line on stderr and exit
 status 2; anything else is a bug and keeps its traceback. A run ends with one summary line
@@ -21,7 +26,14 @@ def parse_args(argv):
     parser.add_argument("--dataset", "-d", default="foursquare-sample", help="dataset name")
     parser.add_argument("--config_files", default=None, help="space-separated YAML files")
     parser.add_argument("--compare", action="store_true",
-                        help="train teacher, student alone and RD student of --model and print a table")
+                        help="train teacher, student alone and one distilled student per method of --model "
+                             "(Caser or Fossil) and print a table")
+    parser.add_argument("--distill_methods", default="rd",
+                        help="with --compare: comma-separated methods, one row each "
+                             "(rd, cd, rrd, dcd, rd-position, rd-hybrid, rd-discrepancy)")
+    parser.add_argument("--teacher_model", default=None,
+                        help="teacher architecture of a distilled --model, also with --compare (default: "
+                             "the student's base model at teacher size), e.g. SASRec")
     parser.add_argument("--baselines", default="", help="with --compare: comma-separated RecBole models")
     parser.add_argument("--results_dir", default="results", help="with --compare: output folder")
     parser.add_argument("--seeds", default="2020", help="with --compare: comma-separated seeds")
@@ -33,6 +45,15 @@ def parse_args(argv):
     return parser.parse_known_args(argv)[0]
 
 
+def parse_seeds(text):
+    """``[2020, 2021]`` of ``"2020,2021"``."""
+    try:
+        return [int(seed) for seed in text.split(",")]
+    except ValueError:
+        raise ConfigError(f"--seeds: '{text}' is invalid; allowed: comma-separated integers, "
+                          f"e.g. --seeds=2020,2021") from None
+
+
 def run_command(args):
     """Run what ``args`` ask for; this package's errors propagate."""
     files = args.config_files.strip().split(" ") if args.config_files else None
@@ -41,9 +62,12 @@ def run_command(args):
                           "(train a single model in DDP mode instead)")
     if args.compare:
         from recbole_rd.quick_start.compare import compare
+        from recbole_rd.utils import get_model
 
-        compare(args.model, args.dataset, files, baselines=[b for b in args.baselines.split(",") if b],
-                results_dir=args.results_dir, seeds=[int(s) for s in args.seeds.split(",")])
+        base = getattr(get_model(args.model), "teacher_model", None) or args.model  # CaserRD compares Caser
+        compare(base, args.dataset, files, baselines=[b for b in args.baselines.split(",") if b],
+                results_dir=args.results_dir, seeds=parse_seeds(args.seeds),
+                distill_methods=args.distill_methods, teacher_model=args.teacher_model)
         return
     from recbole_rd.quick_start import run
 

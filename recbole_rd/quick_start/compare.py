@@ -29,24 +29,30 @@ from pathlib import Path
 import torch
 from recbole.data.utils import get_dataloader
 
-from recbole_rd.checkpoint import load_checkpoint
-from recbole_rd.config import Config
 from recbole_rd.data.paper_protocol import PeriodEvalData
 from recbole_rd.distill.teacher import derived_config, rows_per_block
 from recbole_rd.quick_start import plot as figure
 from recbole_rd.quick_start.provenance import plain_data, provenance, summary_line, write_provenance
-from recbole_rd.quick_start.quick_start import prepare, teacher_config, train_and_test
+from recbole_rd.quick_start.quick_start import (
+    ensure_teacher,
+    prepare,
+    sibling_config,
+    teacher_config,
+    teacher_model_name,
+    train_and_test,
+)
 from recbole_rd.ranking import top_k
 from recbole_rd.trainer.distill_trainer import check_distillation_config
 from recbole_rd.utils import ConfigError, atomic_write
 
 # the same for every row unless overridden per row: training budget and early stopping
 BUDGET_KEYS = ("epochs", "stopping_step", "eval_step", "valid_metric", "valid_metric_bigger")
-# the same for every row, always: they shape the shared split, windows and evaluation
+# the same for every row, always: they shape the shared split, windows and evaluation (and the data
+# itself: ``data_path``, which every row's config takes as the user gave it)
 SHARED_KEYS = ("seed", "reproducibility", "MAX_ITEM_LIST_LENGTH", "eval_protocol", "paper_split", "eval_args",
-               "metrics", "topk", "metric_decimal_place", "eval_batch_size", "data_path", "checkpoint_dir",
+               "metrics", "topk", "metric_decimal_place", "eval_batch_size", "checkpoint_dir",
                "gpu_id", "use_gpu", "show_progress", "state")
-NOT_PER_ROW = SHARED_KEYS + ("model", "dataset")
+NOT_PER_ROW = SHARED_KEYS + ("model", "dataset", "data_path")
 # what the table and the provenance say each row was trained with
 TRAINED_WITH = BUDGET_KEYS + ("train_batch_size", "learning_rate", "weight_decay", "loss_type", "seed",
                               "MAX_ITEM_LIST_LENGTH", "distill_method", "weighting", "teacher_checkpoint")
@@ -123,30 +129,35 @@ def parse_distill_methods(spec):
     return methods
 
 
-def comparison_config(name, config, config_file_list, config_dict):
-    """Config of a model that is not the student's own (a RecBole baseline or another teacher):
-    its own defaults, the comparison's budget and the shared split settings of ``config``."""
-    shared = {key: config[key] for key in BUDGET_KEYS + SHARED_KEYS if key in config.final_config_dict}
-    own = Config(model=name, dataset=config["dataset"], config_file_list=config_file_list,
-                 config_dict={**(config_dict or {}), **shared, "train_neg_sample_args": None})
-    if str(own["loss_type"]).upper() == "BPR":
-        raise ConfigError(f"baselines: {name} with loss_type BPR needs sampled negatives, but the comparison "
-                          f"shares one split without them; pass --{name}.loss_type=CE or use Pop, SASRec, "
-                          f"GRU4Rec, recbole.Caser")
-    return own
+def comparison_config(name, config):
+    """Config of a RecBole baseline: its own defaults, the comparison's budget and the shared split
+    settings of the distilled student's ``config``."""
+    return sibling_config(name, config, BUDGET_KEYS + SHARED_KEYS)
 
 
-def plan_rows(config, base_model, teacher_model, methods, baselines, config_file_list, config_dict):
-    """The rows of one seed: T, S, one per distillation method, then the baselines."""
-    teacher_model = teacher_model or base_model
-    teacher = (teacher_config(config) if teacher_model == base_model
-               else comparison_config(teacher_model, config, config_file_list, config_dict))
-    rows = [Row(f"{teacher_model}-T", "teacher", teacher, "teacher"),
+def check_negatives(rows):
+    """Refuse a baseline trained with BPR (per-row overrides applied): RecBole's models need sampled
+    negatives for it, and the comparison shares one training split without them."""
+    for row in (r for r in rows if r.role == "baseline"):
+        if str(row.config["loss_type"]).upper() == "BPR":
+            raise ConfigError(f"baselines: {row.label} with loss_type BPR needs sampled negatives, but the "
+                              f"comparison shares one split without them; pass --{row.label}.loss_type=CE or "
+                              f"use Pop, SASRec, GRU4Rec, recbole.Caser")
+
+
+def plan_rows(config, base_model, teacher_model, methods, baselines):
+    """The rows of one seed: T, S, one per distillation method, then the baselines. The teacher is
+    :func:`teacher_config` of the distilled student ``config``, after setting its ``teacher_model``
+    (default: the config's, else ``base_model`` at teacher size)."""
+    if teacher_model:
+        config["teacher_model"] = teacher_model
+    teacher_name = teacher_model_name(config)
+    rows = [Row(f"{teacher_name}-T", "teacher", teacher_config(config), "teacher"),
             Row(f"{base_model}-S", "student", derived_config(config, model=base_model), "student")]
     rows += [Row(f"{base_model}-{suffix}", "distilled", derived_config(config, **overrides), name)
              for suffix, name, overrides in methods]
-    rows += [Row(name, "baseline", comparison_config(name, config, config_file_list, config_dict), name)
-             for name in dict.fromkeys(baselines) if name != teacher_model]
+    rows += [Row(name, "baseline", comparison_config(name, config), name)
+             for name in dict.fromkeys(baselines) if name != teacher_name]
     return rows
 
 
@@ -188,17 +199,9 @@ def train_loader(config, train):
     return get_dataloader(config, "train")(config, train._dataset, train._sampler, shuffle=config["shuffle"])
 
 
-def best_epoch(result):
-    """The (0-based) epoch of the checkpoint that was tested."""
-    if not result["checkpoint"]:
-        return None
-    return int(load_checkpoint(result["checkpoint"])["epoch"])
-
-
-def train_row(row, train, valid, test):
-    """Train and test one row; the result with timing, per-user metrics and what it was trained with."""
-    loader = train_loader(row.config, train)
-    result = train_and_test(row.config, loader, valid, test, tag=row.tag)
+def row_result(row, result, loader, test):
+    """The result of :func:`train_and_test` for ``row`` (its ``trainer`` taken out), with what the
+    comparison adds: top-10 timing, per-user metrics, epochs run and what it was trained with."""
     trainer = result.pop("trainer")
     result["topk_seconds"] = time_topk_lists(trainer.model, test)
     if isinstance(test, PeriodEvalData):  # per-user values: significance, and metrics at full precision
@@ -207,28 +210,50 @@ def train_row(row, train, valid, test):
     else:
         result["metrics"] = {m: float(v) for m, v in result["test_result"].items()}
     result["epochs_run"] = len(trainer.train_loss_dict)
-    result["best_epoch"] = best_epoch(result)
     result["batch_size"] = loader.step
-    result["d"] = row.config["embedding_size"] or row.config["hidden_size"]
     result["trained_with"] = {key: plain_data(row.config[key]) for key in TRAINED_WITH
                               if row.config[key] is not None}
     return result
+
+
+def train_row(row, train, valid, test):
+    """Train and test one row on a training loader of its own (:func:`row_result`)."""
+    loader = train_loader(row.config, train)
+    return row_result(row, train_and_test(row.config, loader, valid, test, tag=row.tag), loader, test)
+
+
+def train_teacher(config, teacher, train, valid, test):
+    """Train and test the teacher row ``teacher`` for distilled student ``config`` the way every entry
+    point does (:func:`ensure_teacher`); the student's distillation keys are checked first."""
+    loader = train_loader(teacher.config, train)
+    _, result = ensure_teacher(config, loader, valid, test, teacher=teacher.config)
+    return row_result(teacher, result, loader, test)
 
 
 def train_all(base_model, seed, dataset, config_file_list, config_dict, baselines, progress,
               methods=None, teacher_model=None, model_overrides=None):
     """``(rows, results by label, base config)`` of one seed: every row trained and tested on one split."""
     config, train, valid, test = prepare(f"{base_model}RD", dataset, config_file_list, {**config_dict, "seed": seed})
-    check_distillation_config(config, train._dataset.item_num)
-    rows = plan_rows(config, base_model, teacher_model, methods or parse_distill_methods("rd"), baselines,
-                     config_file_list, config_dict)
+    if config["teacher_checkpoint"]:
+        raise ConfigError(f"teacher_checkpoint: --compare trains its own teacher (the T row) for every seed; "
+                          f"drop teacher_checkpoint (now {config['teacher_checkpoint']})")
+    rows = plan_rows(config, base_model, teacher_model, methods or parse_distill_methods("rd"), baselines)
     for row, keys in zip(rows, row_overrides(config, rows, model_overrides).values()):
         row.config.final_config_dict.update(keys)
+    check_negatives(rows)
+    for row in rows:
+        if row.role == "distilled":  # every distilled row's keys, before any training
+            check_distillation_config(row.config, train._dataset.item_num)
+    # the teacher is set on a copy: the provenance records the comparison's config as the user gave it
+    student = derived_config(config)
     results = {}
     for index, row in enumerate(rows, 1):
         progress(f"[seed {seed}] {index}/{len(rows)} training {row.label}")
+        if row.role == "teacher":
+            results[row.label] = train_teacher(student, row, train, valid, test)
+            continue
         if row.role == "distilled":
-            row.config["teacher_checkpoint"] = results[rows[0].label]["checkpoint"]
+            row.config["teacher_checkpoint"] = student["teacher_checkpoint"]
         results[row.label] = train_row(row, train, valid, test)
     return rows, results, config, test
 

@@ -19,10 +19,13 @@ from recbole_rd.checkpoint import (
     saved_run_config,
 )
 from recbole_rd.config import Config
-from recbole_rd.data import DatasetError, create_dataset, data_preparation
-from recbole_rd.data.paper_protocol import PROTOCOLS, paper_data_preparation
-from recbole_rd.quick_start.quick_start import FILE_ONLY, keep_file_only_records_off_console, quiet_dependency_warnings
-from recbole_rd.utils import ConfigError
+from recbole_rd.data import DatasetError, create_dataset
+from recbole_rd.quick_start.quick_start import (
+    FILE_ONLY,
+    keep_file_only_records_off_console,
+    quiet_dependency_warnings,
+    split_data,
+)
 
 # where and how the run was placed (devices, DDP process group): decided again when loading
 PLACEMENT_KEYS = ("device", "local_rank", "single_spec", "nproc", "world_size", "ip", "port", "offset")
@@ -34,15 +37,6 @@ class SavedRunConfig(Config):
 
     def _load_cmd_line(self):
         return {}
-
-
-def split_data(config, dataset):
-    """(train, valid, test) under ``eval_protocol`` (``recbole`` or ``paper``), as at training."""
-    protocol = config["eval_protocol"] or "recbole"
-    if protocol not in PROTOCOLS:
-        raise ConfigError(f"eval_protocol: '{protocol}' is not one of {list(PROTOCOLS)}")
-    split = paper_data_preparation if protocol == "paper" else data_preparation
-    return split(config, dataset)
 
 
 def saved_config(saved, model_class, config_dict):

@@ -58,6 +58,7 @@ def place_labels(ax, xs, ys, labels, fontsize):
                                fontsize=fontsize,  # a leader line says which point a label belongs to
                                arrowprops={"arrowstyle": "-", "color": "0.55", "lw": 0.6, "shrinkA": 1,
                                            "shrinkB": 5})
+            note.update_positions(renderer)  # place the text at its offset (else measured at the origin)
             box = Text.get_window_extent(note, renderer).expanded(1.06, 1.15)  # the text, not its leader line
             cost = sum(_overlap(box, other) for other in taken) + 4 * _outside(box, frame)
             if best is None or cost < best[0]:

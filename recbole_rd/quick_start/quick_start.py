@@ -108,11 +108,22 @@ def size_key(model_class, config):
     return next((key for key in ("embedding_size", "hidden_size") if config[key] is not None), None)
 
 
+def model_class_of(config):
+    """The model class ``config`` was built for: ``config.model_class`` while its name is
+    ``config['model']`` (``recbole.Caser`` is stored as ``Caser`` with RecBole's class), else
+    :func:`get_model` of the name (a :func:`derived_config` that changed ``model`` keeps the
+    original's ``model_class``)."""
+    stored = getattr(config, "model_class", None)
+    if stored is not None and stored.__name__ == config["model"]:
+        return stored
+    return get_model(config["model"])
+
+
 def checkpoint_path(config, tag=None):
     """A fresh checkpoint file name saying what it holds: model, dataset, ``tag`` (a role such as
     ``teacher``), width (``d<size>``), then time, process id and a counter (two runs in the same
     second of one process must not share a file). In DDP mode all ranks get rank 0's name."""
-    key = size_key(get_model(config["model"]), config)
+    key = size_key(model_class_of(config), config)
     parts = [config["model"], config["dataset"], tag if tag and tag != config["model"] else None,
              f"d{config[key]}" if key else None, get_local_time(), str(os.getpid()), str(next(_RUNS))]
     name = "-".join(part for part in parts if part) + ".pth"
@@ -156,7 +167,7 @@ def train_and_test(config, train_data, valid_data, test_data, tag=None, saved=Tr
     logger = getLogger()
     start = time.perf_counter()
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
-    model_class = get_model(config["model"])
+    model_class = model_class_of(config)
     with refusals_as_config_errors(config["model"]):
         model = model_class(config, train_data._dataset).to(config["device"])
     parameters = sum(p.numel() for p in model.parameters())
@@ -195,7 +206,7 @@ def train_and_test(config, train_data, valid_data, test_data, tag=None, saved=Tr
 def teacher_model_name(config):
     """The teacher's model for distilled student ``config``: the config key ``teacher_model``, by
     default the student class's ``teacher_model`` (its base model); None for a model that is no student."""
-    base = getattr(get_model(config["model"]), "teacher_model", None)
+    base = getattr(model_class_of(config), "teacher_model", None)
     return (config["teacher_model"] or base) if base else None
 
 
@@ -205,6 +216,16 @@ SHARED_WITH_TEACHER = ("seed", "reproducibility", "MAX_ITEM_LIST_LENGTH", "eval_
                        "eval_args", "metrics", "topk", "metric_decimal_place", "valid_metric", "eval_batch_size",
                        "epochs", "stopping_step", "eval_step", "checkpoint_dir", "gpu_id", "use_gpu",
                        "show_progress", "state")
+
+
+def sibling_config(name, config, shared_keys):
+    """A fresh :class:`Config` of model ``name`` beside run ``config`` (another teacher, a baseline):
+    ``name``'s own properties, the user's settings of ``config`` (files, ``config_dict``, command
+    line; ``data_path`` as given, not RecBole's ``<data_path>/<dataset>``), the values of ``config``
+    at ``shared_keys``, and no sampled negatives (the training data is shared)."""
+    given = {k: v for k, v in config.external_config_dict.items() if k not in ("model", "dataset")}
+    shared = {k: config[k] for k in shared_keys if k in config.final_config_dict and k != "data_path"}
+    return build_config(name, config["dataset"], config_dict={**given, **shared, "train_neg_sample_args": None})
 
 
 def teacher_config(config):
@@ -217,14 +238,12 @@ def teacher_config(config):
     teacher for CaserRD) gets a fresh :class:`Config` with its own properties, the user's settings
     and the student's :data:`SHARED_WITH_TEACHER` keys (same split, windows, evaluation and budget).
     """
-    student_class = get_model(config["model"])
+    student_class = model_class_of(config)
     name = teacher_model_name(config)
     if get_model(name) is get_model(student_class.teacher_model):
         key = getattr(student_class, "size_key", None) or "embedding_size"
         return derived_config(config, model=name, **{key: config["teacher_embedding_size"]})
-    given = {k: v for k, v in config.external_config_dict.items() if k not in ("model", "dataset")}
-    shared = {k: config[k] for k in SHARED_WITH_TEACHER if k in config.final_config_dict}
-    teacher = build_config(name, config["dataset"], config_dict={**given, **shared, "train_neg_sample_args": None})
+    teacher = sibling_config(name, config, SHARED_WITH_TEACHER)
     if str(teacher["loss_type"]).upper() == "BPR":
         raise ConfigError(f"teacher_model: {name} with loss_type BPR needs sampled negatives, which the "
                           f"student's training data has none of; pass --loss_type=CE or another teacher_model")
@@ -254,6 +273,16 @@ def ensure_teacher(config, train_data, valid_data, test_data, teacher=None):
     return teacher["checkpoint"], teacher
 
 
+def split_data(config, dataset):
+    """(train, valid, test) dataloaders of ``dataset`` under ``eval_protocol``: ``recbole``
+    (RecBole's ``eval_args``, the default) or ``paper`` (the paper's time split)."""
+    protocol = config["eval_protocol"] or "recbole"
+    if protocol not in PROTOCOLS:
+        raise ConfigError(f"eval_protocol: '{protocol}' is not one of {list(PROTOCOLS)}")
+    split = paper_data_preparation if protocol == "paper" else data_preparation
+    return split(config, dataset)
+
+
 def prepare(model=None, dataset=None, config_file_list=None, config_dict=None):
     """Config, logger, dataset and the three dataloaders, as RecBole's quick start does.
 
@@ -270,11 +299,7 @@ def prepare(model=None, dataset=None, config_file_list=None, config_dict=None):
     logger.info(config, extra=FILE_ONLY)
     data = create_dataset(config)
     logger.info(data)
-    protocol = config["eval_protocol"] or "recbole"
-    if protocol not in PROTOCOLS:
-        raise ConfigError(f"eval_protocol: '{protocol}' is not one of {list(PROTOCOLS)}")
-    split = paper_data_preparation if protocol == "paper" else data_preparation
-    return (config, *split(config, data))
+    return (config, *split_data(config, data))
 
 
 def run_recbole_rd(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True):
