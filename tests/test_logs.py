@@ -92,8 +92,10 @@ def test_summary_names_the_tested_checkpoint_and_its_epoch(tiny):
     saved = load_checkpoint(result["checkpoint"])
     assert result["best_epoch"] == saved["epoch"]
     assert result["summary"] == (f"Caser done: best epoch {saved['epoch']}, test result: "
-                                 f"{dict(result['test_result'])}, checkpoint {result['checkpoint']}, "
+                                 f"{ {k: float(v) for k, v in result['test_result'].items()} }, "
+                                 f"checkpoint {result['checkpoint']}, "
                                  f"{result['seconds']:.1f} s")
+    assert "np.float" not in result["summary"]
     assert 0 < result["seconds"] < 600
 
 

@@ -134,8 +134,8 @@ def summary_line(result, seconds):
     """One line closing a model's run: best epoch, test metrics, checkpoint, time."""
     epoch = "?" if result["best_epoch"] is None else result["best_epoch"]
     saved = f", checkpoint {result['checkpoint']}" if result["checkpoint"] else ""
-    return (f"{result['model']} done: best epoch {epoch}, test result: {dict(result['test_result'])}"
-            f"{saved}, {seconds:.1f} s")
+    metrics = {key: float(value) for key, value in result["test_result"].items()}  # no np.float64(...) reprs
+    return f"{result['model']} done: best epoch {epoch}, test result: {metrics}{saved}, {seconds:.1f} s"
 
 
 def _fit(trainer, config, train_data, valid_data, saved):
