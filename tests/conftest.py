@@ -1,6 +1,7 @@
 import sys
 
 import pytest
+import torch
 
 from recbole_rd.data.sample import generate_checkins, write_atomic_inter
 
@@ -49,3 +50,18 @@ def tiny_data(tiny):
     from recbole_rd.quick_start import prepare
 
     return prepare("Caser", "tiny", config_dict=tiny_config_dict(tiny))
+
+
+class CountingTeacher(torch.nn.Module):
+    """A stand-in teacher: scores item i as ``i * scale`` (the top items are the largest ids)
+    and counts its ``full_sort_predict`` calls."""
+
+    POS_ITEM_ID = "item_id"
+
+    def __init__(self, n_items, scale=1.0):
+        super().__init__()
+        self.n_items, self.scale, self.calls = n_items, scale, 0
+
+    def full_sort_predict(self, interaction):
+        self.calls += 1
+        return torch.arange(self.n_items, dtype=torch.float).repeat(len(interaction), 1) * self.scale

@@ -16,7 +16,7 @@ from recbole_rd.distill import (
 from recbole_rd.distill.teacher import derived_config, load_teacher
 from recbole_rd.quick_start import prepare, run_recbole_rd, train_and_test
 from recbole_rd.utils import ConfigError, get_model, get_trainer
-from conftest import tiny_config_dict, write_tiny
+from conftest import CountingTeacher, tiny_config_dict, write_tiny
 
 
 def test_position_weights_by_hand():
@@ -76,20 +76,6 @@ def test_bad_distillation_settings_are_refused_with_the_key_named(key, value):
     name = {"lam": "lambda"}.get(key, key)
     with pytest.raises(ConfigError, match=f"^{name}:"):
         RankingDistillationLoss(**args)
-
-
-class CountingTeacher(torch.nn.Module):
-    """Scores item i as i (so the top items are the largest ids) and counts calls."""
-
-    POS_ITEM_ID = "item_id"
-
-    def __init__(self, n_items):
-        super().__init__()
-        self.n_items, self.calls = n_items, 0
-
-    def full_sort_predict(self, interaction):
-        self.calls += 1
-        return torch.arange(self.n_items, dtype=torch.float).repeat(len(interaction), 1)
 
 
 def test_topk_never_contains_targets_or_padding_and_is_chunked(tiny_data):

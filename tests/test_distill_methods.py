@@ -17,7 +17,7 @@ from recbole_rd.distill.teacher import derived_config, teacher_ranking_cached
 from recbole_rd.quick_start import run_recbole_rd
 from recbole_rd.trainer import DistillTrainer
 from recbole_rd.utils import ConfigError, properties_dir
-from conftest import tiny_config_dict, write_tiny
+from conftest import CountingTeacher, tiny_config_dict, write_tiny
 
 # --- a 2-row, 5-item example (items 1..5, 0 is padding) -------------------------------------
 STUDENT = [[0.0, 0.5, -1.0, 2.0, 1.0, -0.5],  # row 0: student's score of items 0..5
@@ -217,22 +217,10 @@ def test_top_n_keys_larger_than_the_catalogue_are_capped_with_a_warning(method, 
     assert f"is more than this dataset allows ({upper}); using {upper}" in caplog.text
 
 
-class CountingTeacher(torch.nn.Module):
-    POS_ITEM_ID = "item_id"
-
-    def __init__(self, n_items):
-        super().__init__()
-        self.n_items, self.calls = n_items, 0
-
-    def full_sort_predict(self, interaction):
-        self.calls += 1
-        return torch.arange(self.n_items, dtype=torch.float).repeat(len(interaction), 1) / 10
-
-
 def test_cache_is_keyed_by_n_and_by_the_need_of_scores(tiny, tiny_data):
     _, train, _, _ = tiny_data
     dataset = train._dataset
-    teacher, path = CountingTeacher(dataset.item_num), tiny / "teacher.pth"
+    teacher, path = CountingTeacher(dataset.item_num, scale=0.1), tiny / "teacher.pth"
     path.write_bytes(b"weights")
 
     def cached(n, scores):
@@ -258,9 +246,9 @@ def test_cache_is_keyed_by_n_and_by_the_need_of_scores(tiny, tiny_data):
 def test_teacher_pass_shows_a_progress_bar_with_instances_per_second(tiny_data, capsys):
     _, train, _, _ = tiny_data
     dataset = train._dataset
-    teacher_ranking(CountingTeacher(dataset.item_num), dataset, TeacherNeed(3), "cpu", show_progress=True)
+    teacher_ranking(CountingTeacher(dataset.item_num, scale=0.1), dataset, TeacherNeed(3), "cpu", show_progress=True)
     assert "instance/s" in capsys.readouterr().err
-    teacher_ranking(CountingTeacher(dataset.item_num), dataset, TeacherNeed(3), "cpu")
+    teacher_ranking(CountingTeacher(dataset.item_num, scale=0.1), dataset, TeacherNeed(3), "cpu")
     assert "instance/s" not in capsys.readouterr().err
 
 
