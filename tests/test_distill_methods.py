@@ -299,7 +299,10 @@ def test_every_method_trains_every_student(teachers, method, student):
 
 def test_rd_default_reproduces_the_losses_from_before_the_methods(tiny, monkeypatch):
     """Numbers captured from the code before distill_method existed (same seed, tiny data, K=5):
-    ``(L_R, alpha * L_D)`` summed over the batches of epochs 0 (position) and 1 (hybrid)."""
+    ``(L_R, alpha * L_D)`` summed over the batches of epochs 0 (position) and 1 (hybrid). Epoch 1
+    changed once since, on purpose: a rank-estimate sample that is the candidate itself no
+    longer counts as scored above it (before: 27.080952644348145, 0.24172989703947678; with 90
+    items and epsilon 100 most candidates are sampled, and rounding decided half of them)."""
     parts = []
     train_epoch = DistillTrainer._train_epoch
     monkeypatch.setattr(DistillTrainer, "_train_epoch", lambda self, *a, **k: parts.append(
@@ -308,4 +311,4 @@ def test_rd_default_reproduces_the_losses_from_before_the_methods(tiny, monkeypa
         tiny, K=5, dynamic_start_epoch=1, epochs=2, seed=2020))
     assert result["trainer"].method.name == "rd"
     assert parts == [pytest.approx((29.478413581848145, 6.875715434551239), rel=1e-6),
-                     pytest.approx((27.080952644348145, 0.24172989703947678), rel=1e-6)]
+                     pytest.approx((27.081332206726074, 0.12385645549511537), rel=1e-6)]
