@@ -5,7 +5,8 @@ from common import ARGV, best_of, best_of_interleaved, prepared, report
 from recbole_rd.checkpoint import dataset_fingerprint
 from recbole_rd.distill.teacher import derived_config
 from recbole_rd.quick_start.quick_start import teacher_config
-from recbole_rd.utils import get_model, get_trainer
+from recbole_rd.trainer import get_trainer
+from recbole_rd.utils import get_model
 
 TARGET = 1.3
 

@@ -3,7 +3,8 @@ RecBole's built-in Caser at the same L and batch size, measured in the same run.
 
 from common import best_of, prepared, report
 from recbole_rd.config import Config
-from recbole_rd.utils import get_model, get_trainer
+from recbole_rd.trainer import get_trainer
+from recbole_rd.utils import get_model
 
 
 def instances_per_second(config, train):

@@ -5,7 +5,6 @@ import os
 from pathlib import Path
 
 from recbole.utils import get_model as recbole_get_model
-from recbole.utils import get_trainer as recbole_get_trainer
 
 RECBOLE_PREFIX = "recbole."
 _MODEL_SUBMODULES = ["sequential_recommender"]
@@ -89,18 +88,6 @@ def get_model(model_name):
 
 def is_plugin_model(model_class):
     return model_class.__module__.startswith("recbole_rd.")
-
-
-def get_trainer(model_type, model_name, model_class=None):
-    """Trainer class: DistillTrainer for distilled students; otherwise RecBole's
-    choice, given safe checkpoints when it derives from RecBole's Trainer."""
-    from recbole_rd.trainer import DistillTrainer
-    from recbole_rd.trainer.trainer import safe_trainer_class
-
-    model_class = model_class or get_model(model_name)
-    if getattr(model_class, "teacher_model", None):
-        return DistillTrainer
-    return safe_trainer_class(recbole_get_trainer(model_type, model_name.split(".")[-1]))
 
 
 def atomic_write(path, write_fn, mode="wb"):

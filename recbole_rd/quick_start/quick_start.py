@@ -20,7 +20,8 @@ from recbole_rd.data import create_dataset, data_preparation
 from recbole_rd.data.paper_protocol import PROTOCOLS, paper_data_preparation
 from recbole_rd.distill.teacher import derived_config
 from recbole_rd.trainer.distill_trainer import check_distillation_config
-from recbole_rd.utils import ConfigError, RecBoleRDError, get_model, get_trainer
+from recbole_rd.trainer import get_trainer
+from recbole_rd.utils import ConfigError, RecBoleRDError, get_model
 
 _RUNS = itertools.count()
 

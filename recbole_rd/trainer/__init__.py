@@ -1,4 +1,16 @@
-from recbole_rd.trainer.trainer import SafeTrainer
-from recbole_rd.trainer.distill_trainer import DistillTrainer
+from recbole.utils import get_trainer as recbole_get_trainer
 
-__all__ = ["SafeTrainer", "DistillTrainer"]
+from recbole_rd.trainer.distill_trainer import DistillTrainer
+from recbole_rd.trainer.trainer import SafeTrainer, safe_trainer_class
+from recbole_rd.utils import get_model
+
+__all__ = ["SafeTrainer", "DistillTrainer", "get_trainer"]
+
+
+def get_trainer(model_type, model_name, model_class=None):
+    """Trainer class, as RecBole's ``get_trainer``: DistillTrainer for distilled students;
+    otherwise RecBole's choice, given safe checkpoints when it derives from RecBole's Trainer."""
+    model_class = model_class or get_model(model_name)
+    if getattr(model_class, "teacher_model", None):
+        return DistillTrainer
+    return safe_trainer_class(recbole_get_trainer(model_type, model_name.split(".")[-1]))

@@ -1,0 +1,39 @@
+"""Imports point downwards, as in RecBole: data and evaluation never import models or trainers,
+and the model registry never imports trainers."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "recbole_rd"
+FORBIDDEN = {
+    # the paper split builds its evaluation periods (evaluator's PeriodEvalData), as RecBole's data
+    # building hands eval dataloaders to its evaluator; never the other way round
+    "data": ("recbole_rd.model", "recbole_rd.trainer", "recbole_rd.distill", "recbole_rd.quick_start"),
+    "evaluator": ("recbole_rd.model", "recbole_rd.trainer", "recbole_rd.distill", "recbole_rd.quick_start",
+                  "recbole_rd.data"),
+    "sparse.py": ("recbole_rd.model", "recbole_rd.trainer", "recbole_rd.distill", "recbole_rd.quick_start",
+                  "recbole_rd.data", "recbole_rd.evaluator"),
+    "utils.py": ("recbole_rd.trainer", "recbole_rd.quick_start", "recbole_rd.distill", "recbole_rd.data"),
+}
+
+
+def imported_modules(path):
+    """Every module an ``import`` or ``from ... import`` of ``path`` names, at any depth."""
+    names = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.append(node.module)
+    return names
+
+
+@pytest.mark.parametrize("part", sorted(FORBIDDEN))
+def test_lower_layers_never_import_upper_ones(part):
+    files = sorted((PACKAGE / part).glob("*.py")) if (PACKAGE / part).is_dir() else [PACKAGE / part]
+    assert files
+    wrong = [(f.name, name) for f in files for name in imported_modules(f)
+             if name.startswith(FORBIDDEN[part])]
+    assert wrong == []
