@@ -85,7 +85,7 @@ def plot(rows, path, metric, title, x_time_label):
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-        from matplotlib.ticker import FuncFormatter
+        from matplotlib.ticker import FuncFormatter, MaxNLocator
     except ImportError:
         return None
     fontsize = 11
@@ -101,17 +101,21 @@ def plot(rows, path, metric, title, x_time_label):
             if min(xs) > 0 and max(xs) / min(xs) > 30:
                 ax.set_xscale("log")
             ax.margins(x=0.12, y=0.14)
+            if ax.get_xscale() != "log":
+                ax.xaxis.set_major_locator(MaxNLocator(5))
             ax.xaxis.set_major_formatter(FuncFormatter(thousands))
             ax.xaxis.set_minor_formatter(FuncFormatter(lambda *_: ""))
-            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3f}"))
+            ax.yaxis.set_major_locator(MaxNLocator(6))
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.4f}"))
             ax.set_xlabel(xlabel)
             ax.grid(True, which="major", color="0.9", zorder=0)
         axes[0].set_ylabel(f"{metric.upper() if metric == 'map' else metric} (test, mean ± std over seeds)")
         handles = [axes[0].scatter([], [], marker=m, color=c, label=role) for role, (m, c) in ROLE_STYLE.items()
                    if any(row["role"] == role for row in rows)]
-        axes[1].legend(handles=handles, loc="lower right", frameon=False, fontsize=fontsize - 1)
+        # below the panels: a legend inside one could cover a point or its label
+        fig.legend(handles=handles, loc="lower center", ncol=len(handles), frameon=False, fontsize=fontsize - 1)
         fig.suptitle(title, fontsize=fontsize + 2)
-        fig.tight_layout()
+        fig.tight_layout(rect=(0, 0.07, 1, 1))
         for ax, key, _, _ in panels:
             place_labels(ax, [row[key] for row in rows], ys, [row["model"] for row in rows], fontsize - 1)
         buffer = io.BytesIO()
