@@ -55,10 +55,12 @@ def block_scorer(model):
     return None
 
 
-def items_per_block(model, n_items, rows, K):
+def items_per_block(model, n_items, rows, K, scorer=None):
     """Items scored at once for ``rows`` rows: as many as keep ``rows x items`` within
-    ``SCORE_BUDGET`` for models with a :func:`block_scorer`, else all of them."""
-    return max(K, SCORE_BUDGET // rows) if block_scorer(model) is not None else n_items
+    ``SCORE_BUDGET`` for models with a :func:`block_scorer` (``scorer``, when already known),
+    else all of them."""
+    scorer = scorer or block_scorer(model)
+    return max(K, SCORE_BUDGET // rows) if scorer is not None else n_items
 
 
 def derived_config(config, **overrides):
@@ -106,19 +108,10 @@ class TeacherRanking:
         return self.ids[rows].long(), None if self.scores is None else self.scores[rows].float()
 
 
-class _NoBar:
-    def update(self, n):
-        pass
-
-    def close(self):
-        pass
-
-
 def progress_bar(total, desc, show):
-    """RecBole-style tqdm bar over ``total`` instances (shows instances/s), or a silent stand-in."""
-    if not show:
-        return _NoBar()
-    return tqdm(total=total, ncols=100, unit="instance", unit_scale=True, desc=set_color(desc, "pink"))
+    """RecBole-style tqdm bar over ``total`` instances (shows instances/s); silent unless ``show``."""
+    return tqdm(total=total, ncols=100, unit="instance", unit_scale=True, desc=set_color(desc, "pink"),
+                disable=not show)
 
 
 def scored_chunks(model, dataset, rows, chunk_size, device, target_field):
@@ -148,11 +141,11 @@ def teacher_ranking(teacher, dataset, need, device, chunk_size=None, rows=None, 
     first, stop = rows or (0, len(dataset))
     n_items, K = dataset.item_num, need.n
     chunk_size = chunk_size or rows_per_block(n_items)
-    item_block = item_block or items_per_block(teacher, n_items, chunk_size, K)
+    scorer = block_scorer(teacher)  # probes a RecBole teacher once per pass
+    item_block = item_block or items_per_block(teacher, n_items, chunk_size, K, scorer)
     ids = torch.empty(stop - first, K, dtype=ID_DTYPE)
     scores = torch.empty(stop - first, K, dtype=SCORE_DTYPE) if need.scores else None
     if item_block < n_items:
-        scorer = block_scorer(teacher)
         tops = ((start - first, _topk_by_item_blocks(teacher, scorer, dataset.inter_feat[start:min(stop, start + chunk_size)]
                                                      .to(device), K, n_items, item_block))
                 for start in range(first, stop, chunk_size))
