@@ -106,19 +106,31 @@ def test_compare_flags_reach_compare(tiny, monkeypatch):
         "--seeds=1,2", "--results_dir=out")  # --model: CaserRD by default, which compares Caser
     ((args, kwargs),) = calls
     assert args == ("Caser", "tiny", [str(tiny / "tiny.yaml")])
+    assert kwargs.pop("argv") == sys.argv  # recorded as given
     assert kwargs == {"baselines": ["Pop", "GRU4Rec"], "results_dir": "out", "seeds": [1, 2],
                       "distill_methods": "rd,rd-position", "teacher_model": "SASRec"}
 
 
-def test_compare_from_the_command_line_with_a_per_row_setting(tiny):
+def test_recbole_never_sees_the_compare_flags():
+    from recbole_rd.quick_start.cli import recbole_argv
+
+    assert recbole_argv(["--compare", "--model=Caser", "--seeds", "1,2", "--baselines=Pop", "--epochs=3",
+                         "--results_dir", "out", "--distill_methods=rd", "--teacher_model=SASRec"]) == [
+        "--model=Caser", "--epochs=3", "--teacher_model=SASRec"]
+
+
+def test_compare_from_the_command_line_with_a_per_row_setting(tiny, caplog):
     cli(tiny, "--model=Caser", "--compare", "--distill_methods=rd-position", "--Caser-S.epochs=1",
         f"--results_dir={tiny / 'results'}", epochs=2, stopping_step=10, K=5)
+    assert "will not be used in RecBole" not in caplog.text  # RecBole's warning about --compare
     with open(tiny / "results" / "tiny-Caser-compare.csv", newline="") as f:
         rows = {row["model"]: row for row in csv.DictReader(f)}
     assert list(rows) == ["Caser-T", "Caser-S", "Caser-RD-position"]
     assert [float(rows[label]["epochs_run"]) for label in rows] == [2, 1, 2]  # S overridden, from the argv
     provenance = json.loads((tiny / "results" / "tiny-Caser-compare-provenance.json").read_text())
     assert provenance["rows"]["Caser-RD-position"]["per_seed"][0]["trained_with"]["weighting"] == "position"
+    assert provenance["argv"][1:] == sys.argv[1:] and "--compare" in provenance["argv"]
+    assert "distill_methods" not in provenance["config"]  # not a RecBole key
 
 
 def test_recbole_caser_trains_recboles_model(tiny):

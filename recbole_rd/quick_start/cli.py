@@ -45,6 +45,36 @@ def parse_args(argv):
     return parser.parse_known_args(argv)[0]
 
 
+# flags of --compare only: RecBole's Config reads sys.argv and would warn about them or keep them as keys
+COMPARE_FLAGS = ("--compare", "--distill_methods", "--baselines", "--results_dir", "--seeds")
+
+
+def recbole_argv(argv):
+    """``argv`` without :data:`COMPARE_FLAGS` (and their values, also when given as a separate word)."""
+    kept, value_follows = [], False
+    for arg in argv:
+        if value_follows:
+            value_follows = False
+            continue
+        name = arg.split("=", 1)[0]
+        if name in COMPARE_FLAGS:
+            value_follows = "=" not in arg and name != "--compare"
+            continue
+        kept.append(arg)
+    return kept
+
+
+@contextmanager
+def argv_seen_by_recbole(argv):
+    """``sys.argv`` is ``argv`` without the compare flags while the block runs."""
+    saved = sys.argv
+    sys.argv = [argv[0], *recbole_argv(argv[1:])]
+    try:
+        yield
+    finally:
+        sys.argv = saved
+
+
 def parse_seeds(text):
     """``[2020, 2021]`` of ``"2020,2021"``."""
     try:
@@ -54,8 +84,9 @@ def parse_seeds(text):
                           f"e.g. --seeds=2020,2021") from None
 
 
-def run_command(args):
-    """Run what ``args`` ask for; this package's errors propagate."""
+def run_command(args, command=None):
+    """Run what ``args`` ask for (``command``: the command line, recorded by --compare); this
+    package's errors propagate."""
     files = args.config_files.strip().split(" ") if args.config_files else None
     if args.compare and (args.nproc > 1 or args.world_size > 0):
         raise ConfigError("--compare runs in one process; drop --nproc/--world_size "
@@ -67,7 +98,7 @@ def run_command(args):
         base = getattr(get_model(args.model), "teacher_model", None) or args.model  # CaserRD compares Caser
         compare(base, args.dataset, files, baselines=[b for b in args.baselines.split(",") if b],
                 results_dir=args.results_dir, seeds=parse_seeds(args.seeds),
-                distill_methods=args.distill_methods, teacher_model=args.teacher_model)
+                distill_methods=args.distill_methods, teacher_model=args.teacher_model, argv=command)
         return
     from recbole_rd.quick_start import run
 
@@ -92,9 +123,11 @@ def command_errors():
 
 
 def main(argv=None):
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-    with command_errors():
-        run_command(args)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parse_args(argv)
+    command = [sys.argv[0], *argv]
+    with command_errors(), argv_seen_by_recbole(command):
+        run_command(args, command)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ import torch
 from recbole.data.utils import get_dataloader
 
 from recbole_rd.data.paper_protocol import PeriodEvalData
+from recbole_rd.distill.base import build_method
 from recbole_rd.distill.teacher import derived_config, rows_per_block
 from recbole_rd.quick_start import plot as figure
 from recbole_rd.quick_start.provenance import plain_data, provenance, summary_line, write_provenance
@@ -42,7 +43,6 @@ from recbole_rd.quick_start.quick_start import (
     train_and_test,
 )
 from recbole_rd.ranking import top_k
-from recbole_rd.trainer.distill_trainer import check_distillation_config
 from recbole_rd.utils import ConfigError, atomic_write
 
 # the same for every row unless overridden per row: training budget and early stopping
@@ -243,7 +243,7 @@ def train_all(base_model, seed, dataset, config_file_list, config_dict, baseline
     check_negatives(rows)
     for row in rows:
         if row.role == "distilled":  # every distilled row's keys, before any training
-            check_distillation_config(row.config, train._dataset.item_num)
+            build_method(row.config, train._dataset.item_num)
     # the teacher is set on a copy: the provenance records the comparison's config as the user gave it
     student = derived_config(config)
     results = {}

@@ -18,8 +18,8 @@ from recbole_rd.checkpoint import load_checkpoint
 from recbole_rd.config import Config
 from recbole_rd.data import create_dataset, data_preparation
 from recbole_rd.data.paper_protocol import PROTOCOLS, paper_data_preparation
+from recbole_rd.distill.base import build_method
 from recbole_rd.distill.teacher import derived_config
-from recbole_rd.trainer.distill_trainer import check_distillation_config
 from recbole_rd.trainer import get_trainer
 from recbole_rd.utils import ConfigError, RecBoleRDError, get_model
 
@@ -265,7 +265,7 @@ def ensure_teacher(config, train_data, valid_data, test_data, teacher=None):
     """
     if teacher_model_name(config) is None:
         return None, None
-    check_distillation_config(config, train_data._dataset.item_num)
+    build_method(config, train_data._dataset.item_num)
     if config["teacher_checkpoint"]:
         return config["teacher_checkpoint"], None
     getLogger().info("No teacher_checkpoint given: training the teacher first")

@@ -31,7 +31,7 @@ class DistillTrainer(SafeTrainer):
         if missing:
             raise ConfigError(f"model: {type(model).__name__} cannot be a distilled student (it lacks "
                               f"{', '.join(missing)}); use CaserRD or FossilRD")
-        self.method = check_distillation_config(config, model.n_items).to(self.device)
+        self.method = build_method(config, model.n_items).to(self.device)
         self.teacher = self.teacher_ranking = None
 
     @property
@@ -85,9 +85,3 @@ class DistillTrainer(SafeTrainer):
             self.tensorboard.add_scalar(f"Distill/{name}", value, epoch_idx)
         self.wandblogger.log_metrics({**{f"distill/{name}": value for name, value in figures.items()},
                                       "train_step": epoch_idx}, head="train")
-
-
-def check_distillation_config(config, n_items):
-    """The :class:`~recbole_rd.distill.base.DistillMethod` named by ``distill_method``
-    (default ``rd``), built from config; raises ConfigError naming a bad key."""
-    return build_method(config, n_items)
