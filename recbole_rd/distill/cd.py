@@ -1,19 +1,27 @@
-"""CD, Collaborative Distillation (Lee et al., ICDM 2019), with rank-based sampling."""
+"""CD, Collaborative Distillation (Lee et al., ICDM 2019): rank-based sampling guided by the
+teacher's ranking (teacher-guided) or by the student's (student-guided)."""
 
 import torch
 import torch.nn.functional as F
 
 from recbole_rd.distill.base import (
     capped_int,
+    check_key,
     DistillMethod,
     TeacherNeed,
     number,
+    optional,
     positive_int,
     positive_number,
     rank_weights,
     sample_positions,
     weight,
 )
+from recbole_rd.distill.dcd import refreshed_student_ranks
+from recbole_rd.distill.teacher import INSTANCE_ID
+
+SAMPLINGS = ("teacher", "student")
+STUDENT_GUIDED_DEFAULTS = {"cd_sampling": "teacher", "cd_every": 1}  # configs from before these keys
 
 
 def soft_label_loss(student_scores, teacher_scores, tau, shift=0.0):
@@ -23,12 +31,25 @@ def soft_label_loss(student_scores, teacher_scores, tau, shift=0.0):
     return F.binary_cross_entropy_with_logits(student_scores, labels, reduction="none").sum(1).mean()
 
 
-class CD(DistillMethod):
-    """``L = L_R + cd_alpha * L_CD``: per instance ``cd_samples`` items drawn from the teacher's
-    top ``cd_N`` with probability ``∝ exp(-rank / cd_T)`` (without replacement), and the
-    student's scores of them fitted to the teacher's soft labels (:func:`soft_label_loss`).
+def positions_by_rank(ranks):
+    """``[rows, n]``: each item's 0-based position once its row is sorted by ``ranks`` (ascending;
+    equal ranks keep the given, i.e. the teacher's, order)."""
+    return ranks.argsort(dim=1, stable=True).argsort(dim=1)
 
-    Config keys: ``cd_alpha``, ``cd_N``, ``cd_T``, ``cd_samples``, ``cd_tau``, ``cd_shift``.
+
+class CD(DistillMethod):
+    """``L = L_R + cd_alpha * L_CD``: per instance ``cd_samples`` items drawn without replacement
+    from the teacher's top ``cd_N``, and the student's scores of them fitted to the teacher's soft
+    labels (:func:`soft_label_loss`).
+
+    ``cd_sampling: teacher`` draws rank r (the teacher's, 1-based) with probability
+    ``∝ exp(-r / cd_T)``. ``cd_sampling: student`` uses the same weights on the student's ranking
+    of those N items, re-ranked every ``cd_every`` epochs (exact ranks, as DCD): rank r is then
+    the item's place among the N in the student's order, so the items the student ranks highest
+    are drawn most and the teacher's soft labels correct them.
+
+    Config keys: ``cd_alpha``, ``cd_N``, ``cd_T``, ``cd_samples``, ``cd_tau``, ``cd_shift``,
+    ``cd_sampling``, ``cd_every``.
     """
 
     name = "cd"
@@ -42,12 +63,33 @@ class CD(DistillMethod):
         self.tau = positive_number(config, "cd_tau")
         self.shift = number(config, "cd_shift")
         self.register_buffer("rank_weights", rank_weights(self.N, positive_number(config, "cd_T")), persistent=False)
+        keys = {key: optional(config, key, default) for key, default in STUDENT_GUIDED_DEFAULTS.items()}
+        self.sampling = keys["cd_sampling"]
+        check_key("cd_sampling", self.sampling, self.sampling in SAMPLINGS, " or ".join(SAMPLINGS))
+        self.every = positive_int(keys, "cd_every")
+        self.target_field = config["ITEM_ID_FIELD"]
+        self.ranks = None  # student-guided: the student's ranks of the teacher's top-N
 
     def teacher_need(self):
         return TeacherNeed(self.N, scores=True)
 
+    def start_epoch(self, epoch, student, dataset, teacher):
+        super().start_epoch(epoch, student, dataset, teacher)
+        if self.sampling == "student":
+            self.ranks = refreshed_student_ranks(self.ranks, epoch, self.every, student, dataset, teacher,
+                                                 self.target_field, "CD")
+
+    def sampling_weights(self, interaction):
+        """The weights of the teacher's top-N positions: ``[N]`` (teacher-guided) or ``[B, N]``."""
+        if self.sampling == "teacher":
+            return self.rank_weights
+        return self.rank_weights[positions_by_rank(self.ranks[interaction[INSTANCE_ID]])]
+
     def loss(self, student, interaction, teacher):
         ids, teacher_scores = teacher.of(interaction)
-        picked = sample_positions(self.rank_weights, self.samples, len(ids))
+        picked = sample_positions(self.sampling_weights(interaction), self.samples, len(ids))
         l_r, scores, _ = student.ranking_loss_and_scores(interaction, ids.gather(1, picked))
         return l_r, self.alpha * soft_label_loss(scores, teacher_scores.gather(1, picked), self.tau, self.shift)
+
+    def epoch_label(self):
+        return self.name if self.sampling == "teacher" else f"{self.name}, student-guided"

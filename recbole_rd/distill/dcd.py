@@ -54,6 +54,18 @@ def student_ranks(student, dataset, ids, device, target_field, chunk_size=None):
     return distributed.gather_shards(ranks, n)
 
 
+def refreshed_student_ranks(ranks, epoch, every, student, dataset, teacher, target_field, name):
+    """``ranks`` as they are, or :func:`student_ranks` of ``teacher.ids`` anew on the first call
+    (``ranks`` None) and every ``every`` epochs; on the teacher ranking's device."""
+    if ranks is not None and epoch % every != 0:
+        return ranks
+    start = time.perf_counter()
+    device = teacher.ids.device
+    ranks = student_ranks(student, dataset, teacher.ids, device, target_field).to(device)
+    getLogger().debug(f"{name}: student ranks of {len(dataset)} instances in {time.perf_counter() - start:.1f} s")
+    return ranks
+
+
 def discrepancy_sampling_weights(student_rank, T):
     """``(under, over)`` weights ``[B, N]`` of the teacher's top-N (teacher ranks 0..N-1):
     ``tanh(max((r_s - r_t) / T, 0))`` for items the student ranks lower than the teacher
@@ -102,11 +114,8 @@ class DCD(DistillMethod):
 
     def start_epoch(self, epoch, student, dataset, teacher):
         super().start_epoch(epoch, student, dataset, teacher)
-        if self.ranks is None or epoch % self.every == 0:
-            start = time.perf_counter()
-            device = teacher.ids.device
-            self.ranks = student_ranks(student, dataset, teacher.ids, device, self.target_field).to(device)
-            getLogger().debug(f"DCD: student ranks of {len(dataset)} instances in {time.perf_counter() - start:.1f} s")
+        self.ranks = refreshed_student_ranks(self.ranks, epoch, self.every, student, dataset, teacher,
+                                             self.target_field, "DCD")
 
     def loss(self, student, interaction, teacher):
         ids = teacher.of(interaction)[0]
