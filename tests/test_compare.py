@@ -151,7 +151,6 @@ def test_method_names_become_rows_with_their_config():
     ({"SASRc.epochs": 3}, "'SASRc' names no row of this comparison; rows: Caser-T, Caser-S, Caser-RD"),
     ({"Caser-S.MAX_ITEM_LIST_LENGTH": 3}, "MAX_ITEM_LIST_LENGTH cannot differ per row"),
     ({"model_overrides": {"Caser-T": 5}}, "model_overrides: .* is invalid"),
-    ({"teacher_checkpoint": "t.pth"}, "teacher_checkpoint: --compare trains its own teacher"),
     ({"Caser-RD.alpha": -1}, "alpha: -1 is invalid"),  # a distilled row's own keys, checked before the teacher
 ])
 def test_bad_per_row_override_is_refused_before_training(tiny, overrides, message):

@@ -220,7 +220,7 @@ def sharded_teacher_topk(teacher, dataset, K, device):
     return sharded_teacher_ranking(teacher, dataset, TeacherNeed(K), device).ids
 
 
-def _file_sha(path):
+def file_sha256(path):
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -232,7 +232,7 @@ def topk_cache_key(teacher_path, dataset, need):
     """Fingerprint of the teacher file, the dataset (mappings and training instances) and
     what was computed (``need``: N, scores or not)."""
     digest = hashlib.sha256()
-    digest.update(_file_sha(teacher_path).encode())
+    digest.update(file_sha256(teacher_path).encode())
     digest.update(repr(sorted(dataset_fingerprint(dataset).items())).encode())
     for field in sorted(c for c in dataset.inter_feat.columns if c != INSTANCE_ID):
         digest.update(field.encode() + dataset.inter_feat[field].contiguous().numpy().tobytes())

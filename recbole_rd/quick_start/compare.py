@@ -17,12 +17,19 @@ provenance header), ``.csv`` (full precision, mean and std in separate columns),
 t-tests over users of each distilled row against S and T) and ``-provenance.json`` (command
 line, configurations, versions, git commit, device, seeds).
 The paper's protocol (``eval_protocol: paper``) is the default here.
+
+With ``--teacher_checkpoint=saved/X.pth`` the T row is that checkpoint, not trained: loaded safely
+(:func:`recbole_rd.distill.teacher.load_teacher`: same data, known model class), tested on each
+seed's test split like any row, and every distilled row distils from it; its architecture is the
+checkpoint's (``--teacher_model``, when given, must name it). The provenance records its path and
+sha256 (``teacher``).
 """
 
 import csv
 import io
 import statistics
 import time
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,19 +38,21 @@ from recbole.data.utils import get_dataloader
 
 from recbole_rd.data.paper_protocol import PeriodEvalData
 from recbole_rd.distill.base import build_method
-from recbole_rd.distill.teacher import derived_config, rows_per_block
+from recbole_rd.distill.teacher import file_sha256, derived_config, load_teacher, rows_per_block
 from recbole_rd.quick_start import plot as figure
 from recbole_rd.quick_start.provenance import plain_data, provenance, summary_line, write_provenance
 from recbole_rd.quick_start.quick_start import (
     ensure_teacher,
     prepare,
     sibling_config,
+    size_key,
     teacher_config,
     teacher_model_name,
     train_and_test,
 )
 from recbole_rd.ranking import top_k
-from recbole_rd.utils import ConfigError, atomic_write
+from recbole_rd.trainer import get_trainer
+from recbole_rd.utils import RECBOLE_PREFIX, ConfigError, atomic_write, get_model
 
 # the same for every row unless overridden per row: training budget and early stopping
 BUDGET_KEYS = ("epochs", "stopping_step", "eval_step", "valid_metric", "valid_metric_bigger")
@@ -57,6 +66,7 @@ NOT_PER_ROW = SHARED_KEYS + ("model", "dataset", "data_path")
 TRAINED_WITH = BUDGET_KEYS + ("train_batch_size", "learning_rate", "weight_decay", "loss_type", "seed",
                               "MAX_ITEM_LIST_LENGTH", "distill_method", "weighting", "teacher_checkpoint")
 DISTILL_METHODS = ("rd", "cd", "rrd", "dcd")  # used until recbole_rd.distill has a method registry
+NOT_TRAINED = "not trained here"  # the epochs of a teacher given by its checkpoint
 
 
 @dataclass
@@ -145,14 +155,15 @@ def check_negatives(rows):
                               f"use Pop, SASRec, GRU4Rec, recbole.Caser")
 
 
-def plan_rows(config, base_model, teacher_model, methods, baselines):
+def plan_rows(config, base_model, teacher_model, methods, baselines, given=None):
     """The rows of one seed: T, S, one per distillation method, then the baselines. The teacher is
-    :func:`teacher_config` of the distilled student ``config``, after setting its ``teacher_model``
-    (default: the config's, else ``base_model`` at teacher size)."""
+    ``given`` (a :func:`given_teacher`'s row), else :func:`teacher_config` of the distilled student
+    ``config``, after setting its ``teacher_model`` (default: the config's, else ``base_model`` at
+    teacher size)."""
     if teacher_model:
         config["teacher_model"] = teacher_model
-    teacher_name = teacher_model_name(config)
-    rows = [Row(f"{teacher_name}-T", "teacher", teacher_config(config), "teacher"),
+    teacher_name = given.label[:-len("-T")] if given else teacher_model_name(config)
+    rows = [given or Row(f"{teacher_name}-T", "teacher", teacher_config(config), "teacher"),
             Row(f"{base_model}-S", "student", derived_config(config, model=base_model), "student")]
     rows += [Row(f"{base_model}-{suffix}", "distilled", derived_config(config, **overrides), name)
              for suffix, name, overrides in methods]
@@ -199,16 +210,23 @@ def train_loader(config, train):
     return get_dataloader(config, "train")(config, train._dataset, train._sampler, shuffle=config["shuffle"])
 
 
+def add_test_figures(row, model, result, test):
+    """Add what the comparison measures of every row's tested ``model`` to ``result`` (which holds
+    its ``test_result``): top-10 timing and the metrics (per user where the split gives them)."""
+    result["topk_seconds"] = time_topk_lists(model, test)
+    if isinstance(test, PeriodEvalData):  # per-user values: significance, and metrics at full precision
+        result["per_user"] = test.evaluate(model, row.config["device"], per_user=True)
+        result["metrics"] = {m: float(v.double().mean()) for m, v in result["per_user"].items()}
+    else:
+        result["metrics"] = {m: float(v) for m, v in result["test_result"].items()}
+    return result
+
+
 def row_result(row, result, loader, test):
     """The result of :func:`train_and_test` for ``row`` (its ``trainer`` taken out), with what the
     comparison adds: top-10 timing, per-user metrics, epochs run and what it was trained with."""
     trainer = result.pop("trainer")
-    result["topk_seconds"] = time_topk_lists(trainer.model, test)
-    if isinstance(test, PeriodEvalData):  # per-user values: significance, and metrics at full precision
-        result["per_user"] = test.evaluate(trainer.model, row.config["device"], per_user=True)
-        result["metrics"] = {m: float(v.double().mean()) for m, v in result["per_user"].items()}
-    else:
-        result["metrics"] = {m: float(v) for m, v in result["test_result"].items()}
+    add_test_figures(row, trainer.model, result, test)
     result["epochs_run"] = len(trainer.train_loss_dict)
     result["batch_size"] = loader.step
     result["trained_with"] = {key: plain_data(row.config[key]) for key in TRAINED_WITH
@@ -230,15 +248,59 @@ def train_teacher(config, teacher, train, valid, test):
     return row_result(teacher, result, loader, test)
 
 
+@dataclass
+class GivenTeacher:
+    """The T row of a comparison given by ``teacher_checkpoint``: its row, frozen model and checkpoint."""
+    row: Row
+    model: object
+    state: dict
+
+
+def given_teacher(config, teacher_model, train):
+    """The teacher in ``config['teacher_checkpoint']`` (:func:`load_teacher`: refuses a missing,
+    unsafe or corrupt file and one trained on other data) as a :class:`GivenTeacher`; refuses a
+    ``teacher_model`` (argument, else config key) that names another architecture."""
+    path = config["teacher_checkpoint"]
+    model, state = load_teacher(config, train._dataset, path)
+    name = state["model"] if get_model(state["model"]) is type(model) else RECBOLE_PREFIX + state["model"]
+    wanted = teacher_model or config["teacher_model"]
+    if wanted and get_model(wanted) is not type(model):
+        raise ConfigError(f"teacher_model: {wanted} names another architecture than teacher_checkpoint {path}, "
+                          f"which holds a {name}; drop --teacher_model (the checkpoint decides) or pass "
+                          f"--teacher_model={name}")
+    row_config = derived_config(config, **state["hyper_parameters"], model=state["model"])
+    return GivenTeacher(Row(f"{name}-T", "teacher", row_config, "teacher"), model, state)
+
+
+def given_teacher_result(given, test):
+    """Test a :class:`GivenTeacher` like a trained row (:func:`add_test_figures`); its epochs (best
+    only, where the checkpoint records it) and what it was trained with come from the checkpoint."""
+    row, model, state = given.row, given.model, given.state
+    trainer = get_trainer(row.config["MODEL_TYPE"], row.config["model"], type(model))(row.config, model)
+    hyper = defaultdict(lambda: None, state["hyper_parameters"])  # its own keys, not the student's
+    key = size_key(type(model), hyper)
+    trained = state.get("run_config", {})
+    result = {"model": state["model"], "d": hyper[key] if key else None,
+              "parameters": sum(p.numel() for p in model.parameters()), "best_epoch": state.get("epoch"),
+              "checkpoint": row.config["teacher_checkpoint"], "epochs_run": None,
+              "test_result": trainer.evaluate(test, load_best_model=False),
+              "batch_size": trained.get("train_batch_size"),
+              "trained_with": {k: trained[k] for k in TRAINED_WITH if trained.get(k) is not None}}
+    return add_test_figures(row, model, result, test)
+
+
 def train_all(base_model, seed, dataset, config_file_list, config_dict, baselines, progress,
               methods=None, teacher_model=None, model_overrides=None):
-    """``(rows, results by label, base config)`` of one seed: every row trained and tested on one split."""
+    """``(rows, results by label, base config)`` of one seed: every row trained and tested on one split
+    (the teacher given by ``teacher_checkpoint``, when set: loaded and checked first, then tested)."""
     config, train, valid, test = prepare(f"{base_model}RD", dataset, config_file_list, {**config_dict, "seed": seed})
-    if config["teacher_checkpoint"]:
-        raise ConfigError(f"teacher_checkpoint: --compare trains its own teacher (the T row) for every seed; "
-                          f"drop teacher_checkpoint (now {config['teacher_checkpoint']})")
-    rows = plan_rows(config, base_model, teacher_model, methods or parse_distill_methods("rd"), baselines)
+    given = given_teacher(config, teacher_model, train) if config["teacher_checkpoint"] else None
+    rows = plan_rows(config, base_model, teacher_model, methods or parse_distill_methods("rd"), baselines,
+                     given and given.row)
     for row, keys in zip(rows, row_overrides(config, rows, model_overrides).values()):
+        if given and row is given.row and keys:
+            raise ConfigError(f"--{row.label}.{next(iter(keys))}: the teacher is given by teacher_checkpoint and "
+                              f"not trained here, so its settings cannot change; drop the {row.label} overrides")
         row.config.final_config_dict.update(keys)
     check_negatives(rows)
     for row in rows:
@@ -248,6 +310,10 @@ def train_all(base_model, seed, dataset, config_file_list, config_dict, baseline
     student = derived_config(config)
     results = {}
     for index, row in enumerate(rows, 1):
+        if given and row.role == "teacher":
+            progress(f"[seed {seed}] {index}/{len(rows)} testing {row.label} (given: {config['teacher_checkpoint']})")
+            results[row.label] = given_teacher_result(given, test)
+            continue
         progress(f"[seed {seed}] {index}/{len(rows)} training {row.label}")
         if row.role == "teacher":
             results[row.label] = train_teacher(student, row, train, valid, test)
@@ -264,6 +330,19 @@ def _mean_std(values):
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else None)
 
 
+def _mean_or_none(values):
+    return None if None in values else statistics.fmean(values)
+
+
+def epochs_run_best(results):
+    """``run/best`` epochs of each seed's ``results`` of a row; for a teacher given by its checkpoint
+    (no epochs run here), :data:`NOT_TRAINED` and the best epoch the checkpoint records."""
+    if results[0]["epochs_run"] is None:
+        best = results[0]["best_epoch"]
+        return NOT_TRAINED + ("" if best is None else f", best {best}")
+    return ", ".join(f"{result['epochs_run']}/{result['best_epoch']}" for result in results)
+
+
 def summarise(runs, rows):
     """One row per model (numbers, full precision): size, what it was trained with, the mean and
     std over seeds of each test metric, and the top-10 time (also relative to the teacher's)."""
@@ -274,14 +353,13 @@ def summarise(runs, rows):
         out = {"model": row.label, "d": first["d"], "parameters": first["parameters"], "role": row.role,
                "train_batch_size": first["batch_size"], "learning_rate": first["trained_with"].get("learning_rate"),
                "epochs": first["trained_with"].get("epochs"),
-               "epochs_run": statistics.fmean(run[row.label]["epochs_run"] for run in runs),
+               "epochs_run": _mean_or_none([run[row.label]["epochs_run"] for run in runs]),
                "best_epoch": statistics.fmean(run[row.label]["best_epoch"] or 0 for run in runs)}
         for metric in first["metrics"]:
             out[metric], out[f"{metric}_std"] = _mean_std([run[row.label]["metrics"][metric] for run in runs])
         out["top10_lists_s"], out["top10_lists_s_std"] = _mean_std([run[row.label]["topk_seconds"] for run in runs])
         out["time_vs_teacher"] = out["top10_lists_s"] / teacher_seconds
-        out["epochs_run_best"] = ", ".join(f"{run[row.label]['epochs_run']}/{run[row.label]['best_epoch']}"
-                                           for run in runs)
+        out["epochs_run_best"] = epochs_run_best([run[row.label] for run in runs])
         table.append(out)
     return table
 
@@ -332,7 +410,7 @@ def display_columns(metrics):
     columns = {
         "model": lambda r: r["model"], "d": lambda r: r["d"], "parameters": lambda r: f"{r['parameters']:,}",
         "batch": lambda r: r["train_batch_size"], "lr": lambda r: r["learning_rate"],
-        "epochs run/best (max)": lambda r: f"{r['epochs_run_best']} ({r['epochs']})",
+        "epochs run/best (max)": lambda r: r["epochs_run_best"] + ("" if r["epochs"] is None else f" ({r['epochs']})"),
     }
     columns.update({metric: (lambda r, m=metric: _value(r, m)) for metric in metrics})
     columns["top-10 lists, s"] = lambda r: _value(r, "top10_lists_s", 3)
@@ -394,6 +472,16 @@ def write_results(stem, table, tests, record, title, n_test_users, metrics):
     return md_table, written
 
 
+def given_record(config):
+    """``{'teacher': ...}`` for the provenance when the teacher was given by ``teacher_checkpoint``
+    (its path as given and absolute, and the file's sha256), not trained; else ``{}``."""
+    path = config["teacher_checkpoint"]
+    if not path:
+        return {}
+    return {"teacher": {"given": True, "trained": False, "checkpoint": str(path),
+                        "absolute_path": str(Path(path).resolve()), "sha256": file_sha256(path)}}
+
+
 def compare(base_model, dataset, config_file_list=None, config_dict=None, baselines=(), results_dir="results",
             seeds=(2020,), progress=print, distill_methods="rd", teacher_model=None, model_overrides=None,
             argv=None):
@@ -405,7 +493,8 @@ def compare(base_model, dataset, config_file_list=None, config_dict=None, baseli
     ``rd-<weighting>``); ``teacher_model``: the teacher's architecture (default ``base_model`` at
     ``teacher_embedding_size``; e.g. ``SASRec``), which every distilled row learns from;
     ``model_overrides``: ``{row label or model name: {key: value}}``; ``argv``: the command line
-    recorded in the provenance (default ``sys.argv``).
+    recorded in the provenance (default ``sys.argv``). With the config key ``teacher_checkpoint``
+    the T row is that checkpoint, tested but not trained (see the module's docstring).
     """
     methods = parse_distill_methods(distill_methods)  # before any training
     config_dict = {"eval_protocol": "paper", **(config_dict or {})}
@@ -418,7 +507,7 @@ def compare(base_model, dataset, config_file_list=None, config_dict=None, baseli
     table = summarise(runs, rows)
     tests = significance(runs, rows) if all("per_user" in r for r in runs[0].values()) else []
     metrics = list(runs[0][rows[0].label]["metrics"])
-    record = provenance(config, seeds, argv, seconds=round(time.time() - started, 1), rows={
+    record = provenance(config, seeds, argv, seconds=round(time.time() - started, 1), **given_record(config), rows={
         row.label: {"role": row.role, "model": row.config["model"],
                     "config_differences": {k: v for k, v in plain_data(dict(row.config.final_config_dict)).items()
                                            if v != plain_data(config.final_config_dict.get(k))},
@@ -430,6 +519,8 @@ def compare(base_model, dataset, config_file_list=None, config_dict=None, baseli
         for row in rows})
     protocol = config["eval_protocol"] or "recbole"
     title = f"{dataset}: {base_model} T / S / distilled, {protocol} protocol"
+    if config["teacher_checkpoint"]:
+        title += f", T given ({Path(config['teacher_checkpoint']).name})"
     stem = Path(results_dir) / f"{dataset}-{base_model}-compare"
     md_table, written = write_results(stem, table, tests, record, title, n_users(test), metrics)
     progress(md_table)
