@@ -7,7 +7,7 @@ from pathlib import Path
 from recbole.utils import get_model as recbole_get_model
 
 RECBOLE_PREFIX = "recbole."
-_MODEL_SUBMODULES = ["sequential_recommender"]
+_MODEL_SUBMODULES = ["sequential_recommender", "general_recommender"]
 
 
 class RecBoleRDError(Exception):

@@ -107,6 +107,9 @@ def test_bad_protocol_settings_are_refused(tiny):
         prepare("Caser", "tiny", config_dict=tiny_config_dict(tiny, eval_protocol="loo"))
     with pytest.raises(ConfigError, match="paper_split"):
         prepare("Caser", "tiny", config_dict=tiny_config_dict(tiny, eval_protocol="paper", paper_split=[0.7, 0.2]))
+    with pytest.raises(ConfigError, match="eval_protocol: paper splits each user's sequence, and Pop is not a "
+                                          "sequential model; run it as a baseline of --compare"):
+        prepare("Pop", "tiny", config_dict=tiny_config_dict(tiny, eval_protocol="paper"))
 
 
 def test_fossil_ranks_each_period_with_everything_before_it(tmp_path):

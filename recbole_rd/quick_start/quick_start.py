@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from logging import getLogger
 
 import yaml
-from recbole.utils import get_local_time, init_logger, init_seed
+from recbole.utils import ModelType, get_local_time, init_logger, init_seed
 
 from recbole_rd import distributed
 from recbole_rd.checkpoint import load_checkpoint
@@ -280,6 +280,10 @@ def split_data(config, dataset):
     protocol = config["eval_protocol"] or "recbole"
     if protocol not in PROTOCOLS:
         raise ConfigError(f"eval_protocol: '{protocol}' is not one of {list(PROTOCOLS)}")
+    if protocol == "paper" and config["MODEL_TYPE"] != ModelType.SEQUENTIAL:
+        raise ConfigError(f"eval_protocol: paper splits each user's sequence, and {config['model']} is not a "
+                          f"sequential model; run it as a baseline of --compare (--baselines={config['model']}), "
+                          f"which evaluates it on the sequential split, or with eval_protocol: recbole")
     split = paper_data_preparation if protocol == "paper" else data_preparation
     return split(config, dataset)
 
