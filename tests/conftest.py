@@ -1,4 +1,5 @@
 import sys
+from contextlib import contextmanager
 
 import pytest
 import torch
@@ -30,6 +31,17 @@ def write_tiny(tmp_path, name="tiny", **kwargs):
     path = tmp_path / "dataset" / name / f"{name}.inter"
     write_atomic_inter(path, *generate_checkins(**{**TINY, **kwargs}))
     return path
+
+
+@contextmanager
+def module_tiny(tmp_path_factory, name):
+    """For module-scoped fixtures: a new folder ``name`` with the tiny data, ``sys.argv`` kept
+    plain while the block runs (the autouse ``plain_argv`` is function-scoped)."""
+    tmp = tmp_path_factory.mktemp(name)
+    write_tiny(tmp)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("sys.argv", ["pytest"])
+        yield tmp
 
 
 @pytest.fixture(autouse=True)

@@ -23,12 +23,9 @@ def read_csv(path):
 @pytest.fixture(scope="module")
 def two_methods(tmp_path_factory):
     """One compare on the tiny data: two seeds, RD and RD with position weights, a Pop baseline."""
-    from conftest import write_tiny
+    from conftest import module_tiny
 
-    tmp = tmp_path_factory.mktemp("compare")
-    write_tiny(tmp)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("sys.argv", ["pytest"])
+    with module_tiny(tmp_path_factory, "compare") as tmp:
         rows = compare("Caser", "tiny", config_dict=tiny_config_dict(tmp, epochs=1, K=5), baselines=["Pop"],
                        results_dir=tmp / "results", seeds=(1, 2), distill_methods="rd,rd-position",
                        progress=lambda message: None, argv=ARGV)

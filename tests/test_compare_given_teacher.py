@@ -5,7 +5,7 @@ import hashlib
 import json
 
 import pytest
-from conftest import tiny_config_dict, write_tiny
+from conftest import module_tiny, tiny_config_dict, write_tiny
 from test_cli import cli, error_lines
 from test_compare import read_csv
 
@@ -26,10 +26,7 @@ def sha256(path):
 @pytest.fixture(scope="module")
 def teacher(tmp_path_factory):
     """(folder with the tiny data, path of a Caser trained on it, d=64, 2 epochs)."""
-    tmp = tmp_path_factory.mktemp("given")
-    write_tiny(tmp)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("sys.argv", ["pytest"])
+    with module_tiny(tmp_path_factory, "given") as tmp:
         result = run_recbole_rd("Caser", "tiny", config_dict=tiny_config_dict(tmp, **TEACHER))
     return tmp, result["checkpoint"]
 
