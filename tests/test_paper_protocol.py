@@ -110,6 +110,8 @@ def test_bad_protocol_settings_are_refused(tiny):
     with pytest.raises(ConfigError, match="eval_protocol: paper splits each user's sequence, and Pop is not a "
                                           "sequential model; run it as a baseline of --compare"):
         prepare("Pop", "tiny", config_dict=tiny_config_dict(tiny, eval_protocol="paper"))
+    with pytest.raises(ConfigError, match="eval_protocol: 'loo'"):  # refused before the dataset is read
+        prepare("Caser", "no-such-dataset", config_dict=tiny_config_dict(tiny, eval_protocol="loo"))
 
 
 def test_fossil_ranks_each_period_with_everything_before_it(tmp_path):

@@ -274,9 +274,10 @@ def ensure_teacher(config, train_data, valid_data, test_data, teacher=None):
     return teacher["checkpoint"], teacher
 
 
-def split_data(config, dataset):
-    """(train, valid, test) dataloaders of ``dataset`` under ``eval_protocol``: ``recbole``
-    (RecBole's ``eval_args``, the default) or ``paper`` (the paper's time split)."""
+def protocol_split(config):
+    """The split of ``eval_protocol``: RecBole's ``data_preparation`` (``recbole``, its ``eval_args``,
+    the default) or ``paper_data_preparation`` (the paper's time split, sequential models only).
+    Checks the config alone, so a bad protocol is refused before the dataset is built."""
     protocol = config["eval_protocol"] or "recbole"
     if protocol not in PROTOCOLS:
         raise ConfigError(f"eval_protocol: '{protocol}' is not one of {list(PROTOCOLS)}")
@@ -284,8 +285,12 @@ def split_data(config, dataset):
         raise ConfigError(f"eval_protocol: paper splits each user's sequence, and {config['model']} is not a "
                           f"sequential model; run it as a baseline of --compare (--baselines={config['model']}), "
                           f"which evaluates it on the sequential split, or with eval_protocol: recbole")
-    split = paper_data_preparation if protocol == "paper" else data_preparation
-    return split(config, dataset)
+    return paper_data_preparation if protocol == "paper" else data_preparation
+
+
+def split_data(config, dataset):
+    """(train, valid, test) dataloaders of ``dataset`` under ``eval_protocol`` (:func:`protocol_split`)."""
+    return protocol_split(config)(config, dataset)
 
 
 def prepare(model=None, dataset=None, config_file_list=None, config_dict=None):
@@ -302,9 +307,10 @@ def prepare(model=None, dataset=None, config_file_list=None, config_dict=None):
     logger = getLogger()
     logger.info(sys.argv, extra=FILE_ONLY)
     logger.info(config, extra=FILE_ONLY)
+    split = protocol_split(config)
     data = create_dataset(config)
     logger.info(data)
-    return (config, *split_data(config, data))
+    return (config, *split(config, data))
 
 
 def run_recbole_rd(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True):
