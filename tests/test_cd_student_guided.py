@@ -103,10 +103,10 @@ def test_student_ranks_are_refreshed_every_cd_every_epochs(monkeypatch):
 
 
 @pytest.mark.parametrize("T,samples", [(SHARP, 2), (1.0, 1), (3.0, 2)])
-def test_teacher_sampling_is_the_loss_from_before_the_key(T, samples):
+def test_teacher_sampling_ignores_cd_every(T, samples):
     keys = {**CD_KEYS, "cd_T": T, "cd_samples": samples}
-    before, grad_before = run_method("cd", with_scores=True, **keys)  # no cd_sampling key, as before
-    after, grad_after = run_method("cd", with_scores=True, **keys, cd_sampling="teacher", cd_every=3)
+    before, grad_before = run_method("cd", with_scores=True, **keys)  # cd_sampling: teacher, cd_every: 1
+    after, grad_after = run_method("cd", with_scores=True, **{**keys, "cd_every": 3})
     assert [p.item() for p in after] == [p.item() for p in before] and torch.equal(grad_after, grad_before)
 
 

@@ -86,7 +86,8 @@ def test_rd_loss_by_hand_and_only_the_teacher_top_k_gets_gradient():
     assert gets_gradient(grad) == [[1, 3], [2, 5]]
 
 
-CD_KEYS = {"cd_alpha": 1.0, "cd_N": 3, "cd_T": SHARP, "cd_samples": 2, "cd_tau": 2.0, "cd_shift": 0.0}
+CD_KEYS = {"cd_alpha": 1.0, "cd_N": 3, "cd_T": SHARP, "cd_samples": 2, "cd_tau": 2.0, "cd_shift": 0.0,
+           "cd_sampling": "teacher", "cd_every": 1}
 
 
 def test_cd_loss_by_hand_soft_labels_from_teacher_scores():

@@ -75,12 +75,6 @@ def positive_number(config, key):
     return float(value)
 
 
-def optional(config, key, default):
-    """``config[key]``, or ``default`` where the key is absent or None (configs from before it)."""
-    value = config[key] if key in config else None
-    return default if value is None else value
-
-
 def weight(config, key):
     """A loss weight: a number >= 0."""
     value = config[key]

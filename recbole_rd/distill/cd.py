@@ -10,7 +10,6 @@ from recbole_rd.distill.base import (
     DistillMethod,
     TeacherNeed,
     number,
-    optional,
     positive_int,
     positive_number,
     rank_weights,
@@ -21,7 +20,6 @@ from recbole_rd.distill.dcd import refreshed_student_ranks
 from recbole_rd.distill.teacher import INSTANCE_ID
 
 SAMPLINGS = ("teacher", "student")
-STUDENT_GUIDED_DEFAULTS = {"cd_sampling": "teacher", "cd_every": 1}  # configs from before these keys
 
 
 def soft_label_loss(student_scores, teacher_scores, tau, shift=0.0):
@@ -63,10 +61,9 @@ class CD(DistillMethod):
         self.tau = positive_number(config, "cd_tau")
         self.shift = number(config, "cd_shift")
         self.register_buffer("rank_weights", rank_weights(self.N, positive_number(config, "cd_T")), persistent=False)
-        keys = {key: optional(config, key, default) for key, default in STUDENT_GUIDED_DEFAULTS.items()}
-        self.sampling = keys["cd_sampling"]
+        self.sampling = config["cd_sampling"]
         check_key("cd_sampling", self.sampling, self.sampling in SAMPLINGS, " or ".join(SAMPLINGS))
-        self.every = positive_int(keys, "cd_every")
+        self.every = positive_int(config, "cd_every")
         self.target_field = config["ITEM_ID_FIELD"]
         self.ranks = None  # student-guided: the student's ranks of the teacher's top-N
 
