@@ -103,19 +103,19 @@ def test_compare_flags_reach_compare(tiny, monkeypatch):
     calls = []
     monkeypatch.setattr(module, "compare", lambda *args, **kwargs: calls.append((args, kwargs)))
     cli(tiny, "--compare", "--distill_methods=rd,rd-position", "--teacher_model=SASRec", "--baselines=Pop,GRU4Rec",
-        "--seeds=1,2", "--results_dir=out")  # --model: CaserRD by default, which compares Caser
+        "--seeds=1,2", "--results_dir=out", "--resume")  # --model: CaserRD by default, which compares Caser
     ((args, kwargs),) = calls
     assert args == ("Caser", "tiny", [str(tiny / "tiny.yaml")])
     assert kwargs.pop("argv") == sys.argv  # recorded as given
     assert kwargs == {"baselines": ["Pop", "GRU4Rec"], "results_dir": "out", "seeds": [1, 2],
-                      "distill_methods": "rd,rd-position", "teacher_model": "SASRec"}
+                      "distill_methods": "rd,rd-position", "teacher_model": "SASRec", "resume": True}
 
 
 def test_recbole_never_sees_the_compare_flags():
     from recbole_rd.quick_start.cli import recbole_argv
 
     assert recbole_argv(["--compare", "--model=Caser", "--seeds", "1,2", "--baselines=Pop", "--epochs=3",
-                         "--results_dir", "out", "--distill_methods=rd", "--teacher_model=SASRec"]) == [
+                         "--results_dir", "out", "--resume", "--distill_methods=rd", "--teacher_model=SASRec"]) == [
         "--model=Caser", "--epochs=3", "--teacher_model=SASRec"]
 
 

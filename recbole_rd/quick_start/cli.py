@@ -1,7 +1,7 @@
 """Command line: RecBole's flags (--model, --dataset, --config_files, --key=value).
 
 With ``--compare`` (see :mod:`recbole_rd.quick_start.compare`): ``--distill_methods``,
-``--teacher_model``, ``--baselines``, ``--seeds``, ``--results_dir``, and per-row settings
+``--teacher_model``, ``--baselines``, ``--seeds``, ``--results_dir``, ``--resume``, and per-row settings
 ``--<row or model>.<key>=value`` (e.g. ``--SASRec.epochs=50``), which reach the comparison
 through the run's config like every other ``--key=value``.
 
@@ -37,6 +37,9 @@ def parse_args(argv):
     parser.add_argument("--baselines", default="", help="with --compare: comma-separated RecBole models")
     parser.add_argument("--results_dir", default="results", help="with --compare: output folder")
     parser.add_argument("--seeds", default="2020", help="with --compare: comma-separated seeds")
+    parser.add_argument("--resume", action="store_true",
+                        help="with --compare: reuse the rows an earlier run of the same comparison finished "
+                             "(kept under <results_dir>/<dataset>-<model>-compare-rows/)")
     parser.add_argument("--nproc", type=int, default=1, help="DDP: processes on this node (default 1)")
     parser.add_argument("--world_size", type=int, default=-1, help="DDP: processes on all nodes (default nproc)")
     parser.add_argument("--ip", default="localhost", help="DDP: address of the rank-0 node")
@@ -46,7 +49,8 @@ def parse_args(argv):
 
 
 # flags of --compare only: RecBole's Config reads sys.argv and would warn about them or keep them as keys
-COMPARE_FLAGS = ("--compare", "--distill_methods", "--baselines", "--results_dir", "--seeds")
+COMPARE_FLAGS = ("--compare", "--distill_methods", "--baselines", "--results_dir", "--seeds", "--resume")
+SWITCHES = ("--compare", "--resume")  # flags without a value
 
 
 def recbole_argv(argv):
@@ -58,7 +62,7 @@ def recbole_argv(argv):
             continue
         name = arg.split("=", 1)[0]
         if name in COMPARE_FLAGS:
-            value_follows = "=" not in arg and name != "--compare"
+            value_follows = "=" not in arg and name not in SWITCHES
             continue
         kept.append(arg)
     return kept
@@ -98,7 +102,8 @@ def run_command(args, command=None):
         base = getattr(get_model(args.model), "teacher_model", None) or args.model  # CaserRD compares Caser
         compare(base, args.dataset, files, baselines=[b for b in args.baselines.split(",") if b],
                 results_dir=args.results_dir, seeds=parse_seeds(args.seeds),
-                distill_methods=args.distill_methods, teacher_model=args.teacher_model, argv=command)
+                distill_methods=args.distill_methods, teacher_model=args.teacher_model, argv=command,
+                resume=args.resume)
         return
     from recbole_rd.quick_start import run
 

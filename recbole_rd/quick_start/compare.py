@@ -23,6 +23,10 @@ With ``--teacher_checkpoint=saved/X.pth`` the T row is that checkpoint, not trai
 seed's test split like any row, and every distilled row distils from it; its architecture is the
 checkpoint's (``--teacher_model``, when given, must name it). The provenance records its path and
 sha256 (``teacher``).
+
+Each finished row is kept under ``<stem>-rows/`` (:mod:`recbole_rd.quick_start.row_store`); with
+``--resume`` the rows whose record still holds are reused, so an interrupted comparison goes on and
+seeds run in separate processes merge into one table.
 """
 
 import csv
@@ -50,6 +54,7 @@ from recbole_rd.quick_start.quick_start import (
     teacher_model_name,
     train_and_test,
 )
+from recbole_rd.quick_start.row_store import RowStore
 from recbole_rd.ranking import top_k
 from recbole_rd.trainer import get_trainer
 from recbole_rd.utils import RECBOLE_PREFIX, ConfigError, atomic_write, get_model
@@ -290,9 +295,10 @@ def given_teacher_result(given, test):
 
 
 def train_all(base_model, seed, dataset, config_file_list, config_dict, baselines, progress,
-              methods=None, teacher_model=None, model_overrides=None):
+              methods=None, teacher_model=None, model_overrides=None, rows_folder=None, resume=False):
     """``(rows, results by label, base config)`` of one seed: every row trained and tested on one split
-    (the teacher given by ``teacher_checkpoint``, when set: loaded and checked first, then tested)."""
+    (the teacher given by ``teacher_checkpoint``, when set: loaded and checked first, then tested).
+    Each finished row is kept under ``rows_folder`` (:class:`RowStore`; reused with ``resume``)."""
     config, train, valid, test = prepare(f"{base_model}RD", dataset, config_file_list, {**config_dict, "seed": seed})
     given = given_teacher(config, teacher_model, train) if config["teacher_checkpoint"] else None
     rows = plan_rows(config, base_model, teacher_model, methods or parse_distill_methods("rd"), baselines,
@@ -308,19 +314,30 @@ def train_all(base_model, seed, dataset, config_file_list, config_dict, baseline
             build_method(row.config, train._dataset.item_num)
     # the teacher is set on a copy: the provenance records the comparison's config as the user gave it
     student = derived_config(config)
+    store = RowStore(rows_folder, config, resume) if rows_folder else None
     results = {}
     for index, row in enumerate(rows, 1):
+        step = f"[seed {seed}] {index}/{len(rows)}"
         if given and row.role == "teacher":
-            progress(f"[seed {seed}] {index}/{len(rows)} testing {row.label} (given: {config['teacher_checkpoint']})")
+            progress(f"{step} testing {row.label} (given: {config['teacher_checkpoint']})")
             results[row.label] = given_teacher_result(given, test)
-            continue
-        progress(f"[seed {seed}] {index}/{len(rows)} training {row.label}")
-        if row.role == "teacher":
-            results[row.label] = train_teacher(student, row, train, valid, test)
             continue
         if row.role == "distilled":
             row.config["teacher_checkpoint"] = student["teacher_checkpoint"]
-        results[row.label] = train_row(row, train, valid, test)
+        described = store.describe(row, seed) if store else None
+        kept = store.reusable(described) if store else None
+        if kept:
+            progress(f"{step} reusing {row.label} (finished earlier: {kept['reused_from']})")
+            results[row.label] = kept
+        else:
+            progress(f"{step} training {row.label}")
+            trained = train_teacher(student, row, train, valid, test) if row.role == "teacher" else \
+                train_row(row, train, valid, test)
+            results[row.label] = trained
+            if store:
+                store.save(described, trained)
+        if row.role == "teacher":
+            student["teacher_checkpoint"] = results[row.label]["checkpoint"]
     return rows, results, config, test
 
 
@@ -484,7 +501,7 @@ def given_record(config):
 
 def compare(base_model, dataset, config_file_list=None, config_dict=None, baselines=(), results_dir="results",
             seeds=(2020,), progress=print, distill_methods="rd", teacher_model=None, model_overrides=None,
-            argv=None):
+            argv=None, resume=False):
     """Train teacher, student alone and one distilled student per method of ``base_model`` (``Caser``
     or ``Fossil``) plus ``baselines`` on the same split for each seed; write the table, significance
     tests, plot and provenance under ``results_dir``; return the table rows (numbers).
@@ -494,15 +511,18 @@ def compare(base_model, dataset, config_file_list=None, config_dict=None, baseli
     ``teacher_embedding_size``; e.g. ``SASRec``), which every distilled row learns from;
     ``model_overrides``: ``{row label or model name: {key: value}}``; ``argv``: the command line
     recorded in the provenance (default ``sys.argv``). With the config key ``teacher_checkpoint``
-    the T row is that checkpoint, tested but not trained (see the module's docstring).
+    the T row is that checkpoint, tested but not trained (see the module's docstring). Each finished
+    row is kept under ``<stem>-rows/``; ``resume``: reuse those still valid (see the module's docstring).
     """
     methods = parse_distill_methods(distill_methods)  # before any training
     config_dict = {"eval_protocol": "paper", **(config_dict or {})}
     started = time.time()
+    stem = Path(results_dir) / f"{dataset}-{base_model}-compare"
     runs = []
     for seed in seeds:
         rows, results, config, test = train_all(base_model, seed, dataset, config_file_list, config_dict, baselines,
-                                                progress, methods, teacher_model, model_overrides)
+                                                progress, methods, teacher_model, model_overrides,
+                                                rows_folder=f"{stem}-rows", resume=resume)
         runs.append(results)
     table = summarise(runs, rows)
     tests = significance(runs, rows) if all("per_user" in r for r in runs[0].values()) else []
@@ -514,14 +534,14 @@ def compare(base_model, dataset, config_file_list=None, config_dict=None, baseli
                     "per_seed": [{"seed": seed, "epochs_run": run[row.label]["epochs_run"],
                                   "best_epoch": run[row.label]["best_epoch"],
                                   "test_result": run[row.label]["metrics"],
-                                  "trained_with": run[row.label]["trained_with"]}
+                                  "trained_with": run[row.label]["trained_with"],
+                                  "reused_from": run[row.label].get("reused_from")}
                                  for seed, run in zip(seeds, runs)]}
         for row in rows})
     protocol = config["eval_protocol"] or "recbole"
     title = f"{dataset}: {base_model} T / S / distilled, {protocol} protocol"
     if config["teacher_checkpoint"]:
         title += f", T given ({Path(config['teacher_checkpoint']).name})"
-    stem = Path(results_dir) / f"{dataset}-{base_model}-compare"
     md_table, written = write_results(stem, table, tests, record, title, n_users(test), metrics)
     progress(md_table)
     progress("written: " + ", ".join(map(str, written)))

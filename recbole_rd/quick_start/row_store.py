@@ -1,0 +1,120 @@
+"""Finished rows of a ``--compare`` kept on disk, so that an interrupted or split comparison goes on.
+
+After each row of each seed, ``<stem>-rows/seed<seed>-<label>.pt`` holds its result (a weights-only
+torch file: numbers, text and tensors, nothing unpickled) and what decided it: the row's
+configuration, the seed, the dataset's files, this package's code, the versions of torch, RecBole
+and numpy, and for a distilled row the sha256 of its teacher's checkpoint. With ``resume`` a
+record whose description matches is reused instead of training the row again (a teacher only while
+its checkpoint still holds what it held); any other row is trained, and the log says what differed.
+"""
+
+import hashlib
+import re
+from logging import getLogger
+from pathlib import Path
+
+import torch
+
+from recbole_rd.distill.teacher import file_sha256
+from recbole_rd.quick_start.provenance import package_versions, plain_data
+from recbole_rd.utils import atomic_write, properties_dir
+
+FORMAT = "recbole-rd-row/1"
+# keys that name where things are or how they are shown, not what is computed
+UNDECIDING_KEYS = ("teacher_checkpoint", "show_progress", "state", "resume_from", "checkpoint_dir",
+                   "log_wandb", "wandb_project")
+DATA_SUFFIXES = ("inter", "item", "user", "kg", "link", "net")
+
+
+def _hash_files(paths):
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(f"{path.name}:{file_sha256(path)}".encode())
+    return digest.hexdigest()
+
+
+def code_fingerprint():
+    """sha256 of this package's Python sources and YAML properties."""
+    package = Path(__file__).resolve().parents[1]
+    return _hash_files(sorted([*package.rglob("*.py"), *Path(properties_dir()).rglob("*.yaml")]))
+
+
+def data_fingerprint(config):
+    """sha256 of the dataset's atomic files (``<data_path>/<dataset>.inter`` etc.)."""
+    folder, name = Path(config["data_path"]), config["dataset"]
+    return _hash_files([folder / f"{name}.{suffix}" for suffix in DATA_SUFFIXES if (folder / f"{name}.{suffix}").is_file()])
+
+
+def storable(value):
+    """``value`` for a weights-only file: tensors on the CPU, containers recursively, the rest plain."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if isinstance(value, dict):
+        return {str(k): storable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [storable(v) for v in value]
+    value = plain_data(value)
+    return str(value) if isinstance(value, str) else value  # e.g. torch's TorchVersion, a str subclass
+
+
+def differences(recorded, current, prefix=""):
+    """What differs between two descriptions, e.g. ``['config.epochs: 20 -> 30', 'code']``."""
+    if isinstance(recorded, dict) and isinstance(current, dict):
+        return [d for k in sorted(set(recorded) | set(current))
+                for d in differences(recorded.get(k), current.get(k), f"{prefix}{k}.")]
+    name = prefix.rstrip(".")
+    if recorded == current:
+        return []
+    return [name] if isinstance(recorded, str) and len(recorded) == 64 else [f"{name}: {recorded!r} -> {current!r}"]
+
+
+class RowStore:
+    """The finished rows of one comparison (``folder``), reused when ``resume`` is set."""
+
+    def __init__(self, folder, config, resume=False):
+        self.folder, self.resume = Path(folder), resume
+        versions = package_versions()
+        self.common = {"format": FORMAT, "code": code_fingerprint(), "data": data_fingerprint(config),
+                       "versions": {k: str(versions[k]) for k in ("torch", "recbole", "numpy")}}
+
+    def path(self, label, seed):
+        return self.folder / f"seed{seed}-{re.sub(r'[^A-Za-z0-9_.-]', '_', label)}.pt"
+
+    def describe(self, row, seed):
+        """Everything that decides ``row``'s result for ``seed``."""
+        config = {k: v for k, v in plain_data(dict(row.config.final_config_dict)).items() if k not in UNDECIDING_KEYS}
+        teacher = row.config["teacher_checkpoint"] if row.role == "distilled" else None
+        return {**self.common, "seed": seed, "label": row.label, "role": row.role, "config": config,
+                "teacher": file_sha256(teacher) if teacher else None}
+
+    def save(self, described, result):
+        """Keep ``result`` of the row ``described`` (:meth:`describe`, taken before it was trained; a
+        teacher also with its checkpoint's sha256)."""
+        record = storable({"described": described, "result": result})
+        if described["role"] == "teacher" and result.get("checkpoint"):
+            record["checkpoint_sha256"] = file_sha256(result["checkpoint"])
+        atomic_write(self.path(described["label"], described["seed"]), lambda f: torch.save(record, f))
+
+    def reusable(self, described):
+        """The kept result of the row ``described`` when ``resume`` is set and it still holds; else None."""
+        label, path = described["label"], self.path(described["label"], described["seed"])
+        if not (self.resume and path.is_file()):
+            return None
+        try:
+            record = torch.load(path, map_location="cpu", weights_only=True)
+            recorded, result = record["described"], record["result"]
+        except Exception:  # unreadable: trained again, never trusted
+            getLogger().warning(f"{path} is unreadable: training {label} again")
+            return None
+        changed = differences(recorded, described)
+        checkpoint = result.get("checkpoint")
+        if not changed and described["role"] == "teacher":
+            if not (checkpoint and Path(checkpoint).is_file()):
+                changed = [f"its checkpoint {checkpoint} is gone"]
+            elif file_sha256(checkpoint) != record.get("checkpoint_sha256"):
+                changed = [f"its checkpoint {checkpoint} was overwritten"]
+        if changed:
+            getLogger().info(f"{path} was made with other settings ({'; '.join(changed[:5])}): "
+                             f"training {label} again")
+            return None
+        return {**result, "reused_from": str(path)}
