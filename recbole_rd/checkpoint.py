@@ -221,6 +221,26 @@ def check_same_data(state, dataset, path, role="checkpoint", fix=TEACHER_DATA_FI
         raise CheckpointError(f"{role} {path} was trained on different data: " + "; ".join(problems) + ". " + fix)
 
 
+def check_same_split(state, config, path, role="teacher checkpoint"):
+    """Refuse a checkpoint whose run split the data otherwise than ``config`` (a teacher trained under
+    another protocol or split has seen this run's test items) or cut other windows; keys the checkpoint
+    does not record are not checked."""
+    recorded = dict(state.get("run_config", {}))
+    if "eval_protocol" in recorded:
+        recorded["eval_protocol"] = recorded["eval_protocol"] or "recbole"
+    current = {"eval_protocol": config["eval_protocol"] or "recbole", "paper_split": config["paper_split"],
+               "eval_args": config["eval_args"], "MAX_ITEM_LIST_LENGTH": config["MAX_ITEM_LIST_LENGTH"]}
+    split = "paper_split" if current["eval_protocol"] == "paper" else "eval_args"
+    problems = [f"{key}: checkpoint {recorded[key]!r} vs this run {current[key]!r}"
+                for key in ("eval_protocol", split, "MAX_ITEM_LIST_LENGTH")
+                if key in recorded and _plain(current[key]) != recorded[key]]
+    if problems:
+        raise CheckpointError(f"{role} {path} was trained on another split or window: " + "; ".join(problems)
+                              + ". A teacher must see exactly this run's training data (else it has seen test "
+                              "items) and windows: train it with these settings (e.g. "
+                              "--eval_protocol=" + current["eval_protocol"] + "), or run with the checkpoint's.")
+
+
 def load_weights(model, state, path):
     """Load ``state['state_dict']`` (and the ``other_parameter`` it records) into ``model``
     with a readable error on mismatch."""

@@ -36,6 +36,7 @@ def error_lines(capsys):
     (["--model=CaserRD", "--alpha=-1"], "error: alpha: -1 is invalid; allowed: a number >= 0"),
     (["--model=NoSuchModel"], "error: model: unknown model 'NoSuchModel'"),
     (["--model=Caser", "--compare", "--nproc=2"], "error: --compare runs in one process"),
+    (["--model=Caser", "--compare", "--seed=7", "--seeds=1,2"], "error: --seed with --compare would override every"),
     # RecBole's own refusal, raised as a ValueError inside RecBole's Config
     (["--model=Caser", "--topk=[0]"], "error: invalid configuration: topk must be a positive integer"),
 ])

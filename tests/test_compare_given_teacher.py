@@ -109,7 +109,8 @@ def test_table_significance_and_plot_work_with_a_given_teacher(given):
 
 def test_a_recbole_teacher_gives_its_own_t_row_without_teacher_model(tiny):
     """No --teacher_model: the checkpoint's class (here RecBole's SASRec) is the teacher."""
-    sasrec = {**{k: v for k, v in TEACHER.items() if k != "embedding_size"}, "hidden_size": 16}
+    sasrec = {**{k: v for k, v in TEACHER.items() if k != "embedding_size"}, "hidden_size": 16,
+              "MAX_ITEM_LIST_LENGTH": 5}  # Caser's window: a teacher must see the windows it scores
     path = run_recbole_rd("SASRec", "tiny", config_dict=tiny_config_dict(tiny, **sasrec))["checkpoint"]
     rows = compare("Caser", "tiny", config_dict=tiny_config_dict(tiny, epochs=1, K=5, teacher_checkpoint=path),
                    baselines=["Pop", "Caser"], results_dir=tiny / "results", progress=lambda message: None)
@@ -141,6 +142,28 @@ def test_a_teacher_of_other_data_is_refused_before_any_row_trains(teacher, tmp_p
         compare("Caser", dataset, config_dict=tiny_config_dict(tmp_path, epochs=1, K=5, teacher_checkpoint=path),
                 results_dir=tmp_path / "results", progress=messages.append)
     assert messages == [] and not list((tmp_path / "saved").glob("*.pth")) and not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize("key,value", [("eval_protocol", "recbole"), ("paper_split", [0.6, 0.2, 0.2]),
+                                       ("MAX_ITEM_LIST_LENGTH", 4)])
+def test_a_teacher_of_another_split_or_window_is_refused_before_any_row_trains(teacher, tiny, key, value):
+    """The teacher (paper protocol, 70/10/20, window 5) has seen other training data, or cuts other
+    windows: under RecBole's split it trained on most of the paper split's test items."""
+    _, path = teacher
+    messages = []
+    with pytest.raises(CheckpointError, match=rf"teacher checkpoint {path} was trained on another split or window: "
+                                              rf"{key}: checkpoint .* vs this run "):
+        compare("Caser", "tiny", config_dict=tiny_config_dict(tiny, epochs=1, K=5, teacher_checkpoint=path,
+                                                              **{key: value}),
+                results_dir=tiny / "results", progress=messages.append)
+    assert messages == [] and not list((tiny / "saved").glob("*.pth"))
+
+
+def test_a_single_distilled_run_refuses_a_teacher_of_another_protocol(teacher, tiny):
+    _, path = teacher
+    with pytest.raises(CheckpointError, match="eval_protocol: checkpoint 'paper' vs this run 'recbole'"):
+        run_recbole_rd("CaserRD", "tiny", config_dict=tiny_config_dict(tiny, epochs=1, K=5, teacher_checkpoint=path,
+                                                                       eval_protocol="recbole"))
 
 
 @pytest.mark.parametrize("teacher_model", ["SASRec", "recbole.Caser"])  # recbole.Caser: RecBole's, not ours

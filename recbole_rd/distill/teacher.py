@@ -15,6 +15,7 @@ from tqdm import tqdm
 from recbole_rd import distributed
 from recbole_rd.checkpoint import (
     check_same_data,
+    check_same_split,
     dataset_fingerprint,
     load_checkpoint,
     load_weights,
@@ -77,6 +78,7 @@ def load_teacher(config, dataset, path):
     """
     state = load_checkpoint(path, map_location=config["device"])
     check_same_data(state, dataset, path, role="teacher checkpoint")
+    check_same_split(state, config, path)
     model_class = saved_model_class(state, path)
     teacher_config = derived_config(config, **state["hyper_parameters"], model=state["model"])
     teacher = model_class(teacher_config, dataset).to(config["device"])

@@ -95,6 +95,9 @@ def run_command(args, command=None):
     if args.compare and (args.nproc > 1 or args.world_size > 0):
         raise ConfigError("--compare runs in one process; drop --nproc/--world_size "
                           "(train a single model in DDP mode instead)")
+    if args.compare and any(arg.split("=", 1)[0] == "--seed" for arg in (command or [])[1:]):
+        raise ConfigError("--seed with --compare would override every seed of --seeds (RecBole's command line "
+                          "wins over the comparison's per-seed setting); give the seeds as --seeds=2020,2021")
     if args.compare:
         from recbole_rd.quick_start.compare import compare
         from recbole_rd.utils import get_model
