@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from recbole_rd.quick_start import provenance as prov
-from recbole_rd.quick_start.compare import compare, parse_distill_methods
+from recbole_rd.quick_start.compare import Row, compare, parse_distill_methods, row_overrides
 from recbole_rd.utils import ConfigError
 from conftest import tiny_config_dict
 
@@ -155,6 +155,27 @@ def test_bad_per_row_override_is_refused_before_training(tiny, overrides, messag
         compare("Caser", "tiny", config_dict=tiny_config_dict(tiny, **overrides), results_dir=tiny / "results",
                 progress=lambda message: None)
     assert not list((tiny / "saved").glob("*.pth"))
+
+
+class FakeConfig(dict):
+    final_config_dict = property(lambda self: self)
+
+
+FAKE_ROWS = [Row("Caser-T", "teacher", {"model": "Caser"}, "teacher"), Row("Caser-S", "student", {"model": "Caser"},
+             "student"), Row("Caser-RD", "distilled", {"model": "CaserRD"}, "rd")]
+
+
+@pytest.mark.parametrize("keys, warned", [
+    ({"Caser.learning_rate": 0.002}, True),  # T and S only: S no longer trains like RD
+    ({"Caser.learning_rate": 0.002, "CaserRD.learning_rate": 0.002}, False),
+    ({"Caser-S.epochs": 1}, False),  # one row by its label: deliberate
+    ({"Caser-T.learning_rate": 0.01}, False),
+])
+def test_a_model_name_override_reaching_s_but_not_the_distilled_rows_is_warned(caplog, keys, warned):
+    per_row = row_overrides(FakeConfig({"model_overrides": None, **keys}), FAKE_ROWS)
+    if "Caser.learning_rate" in keys:
+        assert per_row["Caser-T"] == per_row["Caser-S"] == {"learning_rate": 0.002}
+    assert ("but not for the distilled rows (model CaserRD)" in caplog.text) is warned
 
 
 def test_git_state_outside_a_repository_is_none(tmp_path):

@@ -35,6 +35,7 @@ import statistics
 import time
 from collections import defaultdict
 from dataclasses import dataclass
+from logging import getLogger
 from pathlib import Path
 
 import torch
@@ -206,7 +207,24 @@ def row_overrides(config, rows, given=None):
                               f"one split, window and evaluation); set it for the whole comparison instead")
         for label in targets:
             per_row[label].update(keys)
+    warn_student_only(rows, named, per_row)
     return per_row
+
+
+def warn_student_only(rows, named, per_row):
+    """Warn when a model-name override (``--Caser.lr``) reaches S but not the distilled rows (whose
+    model is ``CaserRD``): S and the distilled students would no longer train alike."""
+    student = next((row for row in rows if row.role == "student"), None)
+    distilled = [row for row in rows if row.role == "distilled"]
+    if not (student and distilled and student.config["model"] in named):
+        return
+    keys = named[student.config["model"]]
+    differ = sorted(k for k in keys if any(per_row[row.label].get(k) != keys[k] for row in distilled))
+    if differ:
+        model = distilled[0].config["model"]
+        getLogger().warning(f"--{student.config['model']}.<key>: {', '.join(differ)} set for every "
+                            f"{student.config['model']} row (S included) but not for the distilled rows (model "
+                            f"{model}): they no longer train like S; add --{model}.<key> for them too")
 
 
 def train_loader(config, train):
