@@ -47,8 +47,9 @@ def _train_rank(local_rank, config_dict, out_dir):
 
 @pytest.fixture
 def teacher(tiny):
-    """A Caser teacher trained for one epoch in this process."""
-    return run_recbole_rd("Caser", "tiny", config_dict=tiny_config_dict(tiny, epochs=1, embedding_size=16))
+    """A Caser teacher trained for one epoch in this process, on the students' (the paper's) split."""
+    return run_recbole_rd("Caser", "tiny", config_dict=tiny_config_dict(tiny, epochs=1, embedding_size=16,
+                                                                       eval_protocol="paper"))
 
 
 def test_two_gloo_processes_train_caserrd_and_agree(tiny, teacher, tmp_path):
