@@ -15,11 +15,11 @@ LABELS = ["Caser-T", "Caser-S", "Caser-RD"]
 METRICS = ["precision@3", "ndcg@10", "map"]
 
 
-def run(tmp, results, seeds, resume=False, **overrides):
+def run(tmp, results, seeds, resume=False, methods="rd", **overrides):
     """(table rows, progress messages, checkpoints written) of a comparison of Caser T / S / RD."""
     messages, before = [], set((tmp / "saved").glob("*.pth")) if (tmp / "saved").exists() else set()
     rows = compare("Caser", "tiny", config_dict=tiny_config_dict(tmp, **{"epochs": 1, "K": 5, **overrides}),
-                   results_dir=tmp / results, seeds=seeds, distill_methods="rd", progress=messages.append,
+                   results_dir=tmp / results, seeds=seeds, distill_methods=methods, progress=messages.append,
                    resume=resume, argv=["run_recbole_rd.py", "--compare"])
     return rows, messages, set((tmp / "saved").glob("*.pth")) - before
 
@@ -130,3 +130,10 @@ def test_a_corrupt_record_is_trained_again(tmp_path_factory):
         (tmp / "results" / "tiny-Caser-compare-rows" / "seed1-Caser-S.pt").write_bytes(b"not a torch file")
         _, messages, _ = run(tmp, "results", (1,), resume=True)
     assert trained(messages) == ["Caser-S"] and reused(messages) == ["Caser-T", "Caser-RD"]
+
+
+def test_a_method_added_later_trains_only_its_row(merged):
+    tmp, *_ = merged
+    rows, messages, _ = run(tmp, "results", (1,), resume=True, methods="rd,rd-position")
+    assert trained(messages) == ["Caser-RD-position"] and reused(messages) == LABELS
+    assert [r["model"] for r in rows] == [*LABELS, "Caser-RD-position"]
