@@ -24,6 +24,7 @@ FORMAT = "recbole-rd-row/1"
 UNDECIDING_KEYS = ("teacher_checkpoint", "show_progress", "state", "resume_from", "checkpoint_dir",
                    "log_wandb", "wandb_project")
 DATA_SUFFIXES = ("inter", "item", "user", "kg", "link", "net")
+HASHED_PARTS = ("code", "data", "teacher")  # sha256 digests: named when they differ, not printed
 
 
 def _hash_files(paths):
@@ -65,7 +66,7 @@ def differences(recorded, current, prefix=""):
     name = prefix.rstrip(".")
     if recorded == current:
         return []
-    return [name] if isinstance(recorded, str) and len(recorded) == 64 else [f"{name}: {recorded!r} -> {current!r}"]
+    return [name] if name in HASHED_PARTS else [f"{name}: {recorded!r} -> {current!r}"]
 
 
 class RowStore:
