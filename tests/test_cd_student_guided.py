@@ -159,3 +159,21 @@ def test_student_guided_training_runs_and_ranks_with_the_student(teachers, monke
     assert all(math.isfinite(v) for epoch in parts for v in epoch) and result["test_result"]["hit@10"] > 0
     # other draws than the teacher-guided run above (same seed): another L_CD
     assert parts[0][1] != pytest.approx(19.05168092250824, rel=1e-6)
+
+
+def test_compare_trains_both_samplings_as_rows(tiny):
+    """``--distill_methods=cd,cd-student``: two CD rows, each trained with its own sampling."""
+    import json
+
+    from recbole_rd.quick_start.compare import compare
+
+    rows = compare("Caser", "tiny", config_dict=tiny_config_dict(tiny, epochs=1, cd_N=SMALL["cd_N"],
+                                                                 cd_samples=SMALL["cd_samples"]),
+                   results_dir=tiny / "results", seeds=(1,), distill_methods="cd,cd-student",
+                   progress=lambda message: None)
+    assert [r["model"] for r in rows] == ["Caser-T", "Caser-S", "Caser-CD", "Caser-CD-student"]
+    record = json.loads((tiny / "results" / "tiny-Caser-compare-provenance.json").read_text())
+    sampling = {label: record["rows"][label]["per_seed"][0]["trained_with"]["cd_sampling"]
+                for label in ("Caser-CD", "Caser-CD-student")}
+    assert sampling == {"Caser-CD": "teacher", "Caser-CD-student": "student"}
+    assert rows[2]["map"] != rows[3]["map"]  # the sampling changed what the student learnt

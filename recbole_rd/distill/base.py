@@ -88,11 +88,13 @@ class DistillMethod(nn.Module):
     Subclasses set ``name`` (the ``distill_method`` value) and ``part_names`` (the loss parts
     :meth:`loss` returns, first ``L_R``), read and check their config keys in
     ``__init__(config, n_items)`` (ConfigError naming a bad key), and implement
-    :meth:`teacher_need` and :meth:`loss`.
+    :meth:`teacher_need` and :meth:`loss`. A method with variants names the key choosing one
+    and its values (``variant_key``, ``variants``): ``--distill_methods`` then takes ``name-variant``.
     """
 
     name = None
     part_names = ("L_R", "L_D")
+    variant_key, variants = None, ()
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

@@ -51,6 +51,7 @@ class CD(DistillMethod):
     """
 
     name = "cd"
+    variant_key, variants = "cd_sampling", SAMPLINGS
     part_names = ("L_R", "cd_alpha*L_CD")
 
     def __init__(self, config, n_items):

@@ -91,6 +91,7 @@ class RD(DistillMethod):
     Logs the mean sum of weights per instance (``mean weight``) each epoch."""
 
     name = "rd"
+    variant_key, variants = "weighting", WEIGHTINGS
     part_names = ("L_R", "alpha*L_D")
 
     def __init__(self, config, n_items):

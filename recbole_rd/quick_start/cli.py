@@ -30,7 +30,7 @@ def parse_args(argv):
                              "(Caser or Fossil) and print a table")
     parser.add_argument("--distill_methods", default="rd",
                         help="with --compare: comma-separated methods, one row each "
-                             "(rd, cd, rrd, dcd, rd-position, rd-hybrid, rd-discrepancy)")
+                             "(rd, cd, rrd, dcd, rd-position, rd-hybrid, rd-discrepancy, cd-student)")
     parser.add_argument("--teacher_model", default=None,
                         help="teacher architecture of a distilled --model, also with --compare (default: "
                              "the student's base model at teacher size), e.g. SASRec")

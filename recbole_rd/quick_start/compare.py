@@ -70,8 +70,8 @@ SHARED_KEYS = ("seed", "reproducibility", "MAX_ITEM_LIST_LENGTH", "eval_protocol
 NOT_PER_ROW = SHARED_KEYS + ("model", "dataset", "data_path")
 # what the table and the provenance say each row was trained with
 TRAINED_WITH = BUDGET_KEYS + ("train_batch_size", "learning_rate", "weight_decay", "loss_type", "seed",
-                              "MAX_ITEM_LIST_LENGTH", "distill_method", "weighting", "teacher_checkpoint")
-DISTILL_METHODS = ("rd", "cd", "rrd", "dcd")  # used until recbole_rd.distill has a method registry
+                              "MAX_ITEM_LIST_LENGTH", "distill_method", "weighting", "cd_sampling",
+                              "teacher_checkpoint")
 NOT_TRAINED = "not trained here"  # the epochs of a teacher given by its checkpoint
 
 
@@ -111,37 +111,32 @@ def time_topk_lists(model, eval_data, k=10, repeats=3):
 
 # ---- which rows, with which configuration ----
 
-def _registered_methods():
-    """Names of the distillation methods the trainer implements (the registry
-    ``recbole_rd.distill.METHODS``; only ``rd`` without it) and RD's weightings."""
-    try:
-        from recbole_rd.distill import METHODS, method_class
-        from recbole_rd.distill.rd import WEIGHTINGS
-    except ImportError:  # a version without the method registry
-        from recbole_rd.distill.loss import WEIGHTINGS
-        return ("rd",), tuple(WEIGHTINGS)
+def method_names():
+    """``{name: method class}`` of the distillation methods and of each method's variants
+    (``rd-position``, ``cd-student``: the method with its ``variant_key`` set)."""
+    from recbole_rd.distill import METHODS, method_class
+
     method_class(None)  # imports every method module, so that each registers itself
-    return tuple(METHODS), tuple(WEIGHTINGS)
+    names = {name: METHODS[name] for name in sorted(METHODS)}
+    for name, cls in list(names.items()):
+        names.update((f"{name}-{variant}", cls) for variant in cls.variants)
+    return names
 
 
 def parse_distill_methods(spec):
-    """``[(label suffix, config overrides)]`` of ``spec`` (``"rd,rd-position"`` or a list):
-    ``rd``, ``cd``, ``rrd``, ``dcd`` and RD with one weighting, ``rd-<weighting>``."""
+    """``[(label, name, config overrides)]`` of ``spec`` (``"rd,rd-position"`` or a list):
+    each method by name (``rd``, ``cd``, ``rrd``, ``dcd``) or as ``method-variant``."""
     names = [n.strip() for n in (spec.split(",") if isinstance(spec, str) else spec) if n and n.strip()]
-    implemented, weightings = _registered_methods()
-    allowed = list(dict.fromkeys([*DISTILL_METHODS, *implemented])) + [f"rd-{w}" for w in weightings]
+    allowed = method_names()
     unknown = [n for n in names if n.lower() not in allowed]
     if unknown or not names:
         raise ConfigError(f"distill_methods: {', '.join(map(repr, unknown)) or 'nothing'} given; allowed: "
                           f"{', '.join(allowed)} (comma-separated, e.g. --distill_methods=rd,rd-position)")
     methods = []
     for name in dict.fromkeys(n.lower() for n in names):
-        method, _, weighting = name.partition("-")
-        if method not in implemented:
-            raise ConfigError(f"distill_methods: '{method}' is not implemented by this version's trainer "
-                              f"(implemented: {', '.join(implemented)})")
-        overrides = {"distill_method": method, **({"weighting": weighting} if weighting else {})}
-        methods.append((method.upper() + (f"-{weighting}" if weighting else ""), name, overrides))
+        method, _, variant = name.partition("-")
+        overrides = {"distill_method": method, **({allowed[name].variant_key: variant} if variant else {})}
+        methods.append((method.upper() + (f"-{variant}" if variant else ""), name, overrides))
     return methods
 
 
@@ -525,7 +520,7 @@ def compare(base_model, dataset, config_file_list=None, config_dict=None, baseli
     tests, plot and provenance under ``results_dir``; return the table rows (numbers).
 
     ``distill_methods``: ``"rd,rd-position"`` or a list (``rd``, ``cd``, ``rrd``, ``dcd``,
-    ``rd-<weighting>``); ``teacher_model``: the teacher's architecture (default ``base_model`` at
+    ``rd-<weighting>``, ``cd-<sampling>``); ``teacher_model``: the teacher's architecture (default ``base_model`` at
     ``teacher_embedding_size``; e.g. ``SASRec``), which every distilled row learns from;
     ``model_overrides``: ``{row label or model name: {key: value}}``; ``argv``: the command line
     recorded in the provenance (default ``sys.argv``). With the config key ``teacher_checkpoint``
