@@ -192,6 +192,11 @@ def test_plain_data_turns_devices_and_enums_into_text():
 
     assert prov.plain_data({"d": torch.device("cpu"), "t": ModelType.SEQUENTIAL, "l": (1, [2.5, None])}) == {
         "d": "cpu", "t": "SEQUENTIAL", "l": [1, [2.5, None]]}
+    version = prov.plain_data(torch.__version__)
+    assert type(version) is str and version == str(torch.__version__)  # TorchVersion: a str subclass
+    kept = prov.plain_data({"m": (torch.arange(3.0, requires_grad=True) * 2,)}, keep_tensors=True)
+    assert torch.equal(kept["m"][0], torch.tensor([0.0, 2.0, 4.0])) and not kept["m"][0].requires_grad
+    assert prov.plain_data(torch.tensor([1.5])) == "tensor([1.5000])"
 
 
 def test_labels_of_nearby_points_do_not_overlap():

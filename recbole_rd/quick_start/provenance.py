@@ -21,14 +21,20 @@ from recbole_rd.utils import atomic_write
 PACKAGES = ("recbole-rd", "recbole", "torch", "numpy", "scipy", "pandas")
 
 
-def plain_data(value):
-    """``value`` as JSON-ready data: containers recursively, enums by name, anything else as text."""
-    if value is None or isinstance(value, (bool, int, float, str)):
+def plain_data(value, keep_tensors=False):
+    """``value`` as JSON-ready data: containers recursively, enums by name, str subclasses (torch's
+    TorchVersion) as str, anything else as text; with ``keep_tensors`` tensors stay tensors (on the
+    CPU), for a weights-only torch file."""
+    if keep_tensors and isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if value is None or isinstance(value, (bool, int, float)):
         return value
+    if isinstance(value, str):
+        return str(value)
     if isinstance(value, dict):
-        return {str(k): plain_data(v) for k, v in value.items()}
+        return {str(k): plain_data(v, keep_tensors) for k, v in value.items()}
     if isinstance(value, (list, tuple, set)):
-        return [plain_data(v) for v in value]
+        return [plain_data(v, keep_tensors) for v in value]
     if isinstance(value, enum.Enum):
         return value.name
     return str(value)

@@ -46,18 +46,6 @@ def data_fingerprint(config):
     return _hash_files([folder / f"{name}.{suffix}" for suffix in DATA_SUFFIXES if (folder / f"{name}.{suffix}").is_file()])
 
 
-def storable(value):
-    """``value`` for a weights-only file: tensors on the CPU, containers recursively, the rest plain."""
-    if isinstance(value, torch.Tensor):
-        return value.detach().cpu()
-    if isinstance(value, dict):
-        return {str(k): storable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [storable(v) for v in value]
-    value = plain_data(value)
-    return str(value) if isinstance(value, str) else value  # e.g. torch's TorchVersion, a str subclass
-
-
 def differences(recorded, current, prefix=""):
     """What differs between two descriptions, e.g. ``['config.epochs: 20 -> 30', 'code']``."""
     if isinstance(recorded, dict) and isinstance(current, dict):
@@ -91,7 +79,7 @@ class RowStore:
     def save(self, described, result):
         """Keep ``result`` of the row ``described`` (:meth:`describe`, taken before it was trained; a
         teacher also with its checkpoint's sha256)."""
-        record = storable({"described": described, "result": result})
+        record = plain_data({"described": described, "result": result}, keep_tensors=True)
         if described["role"] == "teacher" and result.get("checkpoint"):
             record["checkpoint_sha256"] = file_sha256(result["checkpoint"])
         atomic_write(self.path(described["label"], described["seed"]), lambda f: torch.save(record, f))
