@@ -51,8 +51,8 @@ class CD(DistillMethod):
     """
 
     name = "cd"
-    variant_key, variants = "cd_sampling", SAMPLINGS
     part_names = ("L_R", "cd_alpha*L_CD")
+    variant_key, variants = "cd_sampling", SAMPLINGS
 
     def __init__(self, config, n_items):
         super().__init__(config, n_items)
