@@ -19,6 +19,10 @@ class ConfigError(RecBoleRDError, ValueError):
     """A configuration value is invalid; the message names the key and the allowed values."""
 
 
+class TrainingDiverged(ConfigError):
+    """The training loss became NaN under these settings (e.g. a learning rate too large)."""
+
+
 def properties_dir():
     """The folder holding overall.yaml, model/*.yaml and dataset/*.yaml.
 

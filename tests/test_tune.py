@@ -28,3 +28,65 @@ def test_two_trial_search_over_distillation_keys(tiny, tmp_path):
 
 def eval_params(text):
     return {k: float(v) for k, v in (item.split(":") for item in text.split(", "))}
+
+
+def fake_trials(monkeypatch, diverging):
+    """``run_recbole_rd`` of the tune module replaced: alpha in ``diverging`` raises TrainingDiverged,
+    any other alpha scores ``alpha / 10`` on validation."""
+    from recbole_rd.quick_start import tune as tune_module
+    from recbole_rd.utils import TrainingDiverged
+
+    ran = []
+
+    def run(model, dataset, files, config):
+        ran.append(config["alpha"])
+        if config["alpha"] in diverging:
+            raise TrainingDiverged("CaserRD: the training loss became NaN; lower learning_rate (now 0.001)")
+        return {"best_valid_score": config["alpha"] / 10, "valid_score_bigger": True,
+                "best_valid_result": {"ndcg@10": config["alpha"] / 10}, "test_result": {"ndcg@10": 0.5}}
+
+    monkeypatch.setattr(tune_module, "run_recbole_rd", run)
+    return ran
+
+
+def test_a_diverged_trial_is_reported_and_the_search_goes_on(tmp_path, monkeypatch):
+    pytest.importorskip("hyperopt")
+    monkeypatch.setattr("sys.argv", ["tune"])
+    ran = fake_trials(monkeypatch, diverging={3.0})
+    space = tmp_path / "space.hyper"
+    space.write_text("alpha choice [0.5,3.0,2.0]\n")
+    out = tmp_path / "result.txt"
+    search = tune("Caser", "tiny", str(space), config_dict={"teacher_checkpoint": "given"}, algo="exhaustive",
+                  max_evals=3, output_file=str(out))
+    assert sorted(ran) == [0.5, 2.0, 3.0]  # the trial after the failed one ran too
+    assert search.best_params["alpha"] == 2.0 and list(search.failed) == ["alpha:3.0"]
+    written = out.read_text()
+    assert "alpha:0.5" in written and "alpha:2.0" in written
+    assert "alpha:3.0\nValid result:\nfailed : CaserRD: the training loss became NaN" in written
+
+
+def test_a_search_of_diverged_trials_only_says_so(tmp_path, monkeypatch):
+    pytest.importorskip("hyperopt")
+    from recbole_rd.utils import TrainingDiverged
+
+    monkeypatch.setattr("sys.argv", ["tune"])
+    fake_trials(monkeypatch, diverging={0.5, 3.0})
+    space = tmp_path / "space.hyper"
+    space.write_text("alpha choice [0.5,3.0]\n")
+    out = tmp_path / "result.txt"
+    with pytest.raises(TrainingDiverged, match="no trial finished: CaserRD: the training loss became NaN"):
+        tune("Caser", "tiny", str(space), algo="exhaustive", max_evals=2, output_file=str(out))
+    assert out.read_text().count("failed : ") == 2  # what was tried is still written
+
+
+def test_a_searched_key_on_the_command_line_is_refused_before_training(tiny, tmp_path, monkeypatch):
+    pytest.importorskip("hyperopt")
+    from recbole_rd.utils import ConfigError
+
+    monkeypatch.setattr("sys.argv", ["tune", "--model=CaserRD", "--alpha=3.0", "--epochs=1", "--K", "5"])
+    space = tmp_path / "space.hyper"
+    space.write_text("alpha choice [0.5,2.0]\nK choice [5]\n")
+    with pytest.raises(ConfigError, match=r"^--alpha on the command line would override every trial's value of "
+                                          r"alpha \(RecBole's command line wins\); drop it"):
+        tune("CaserRD", "tiny", str(space), config_dict=tiny_config_dict(tiny, epochs=1), max_evals=2)
+    assert not (tiny / "saved").exists()  # no teacher trained

@@ -21,7 +21,7 @@ from recbole_rd.data.paper_protocol import PROTOCOLS, paper_data_preparation
 from recbole_rd.distill.base import build_method
 from recbole_rd.distill.teacher import derived_config
 from recbole_rd.trainer import get_trainer
-from recbole_rd.utils import ConfigError, RecBoleRDError, get_model
+from recbole_rd.utils import ConfigError, RecBoleRDError, TrainingDiverged, get_model
 
 _RUNS = itertools.count()
 
@@ -153,7 +153,7 @@ def _fit(trainer, config, train_data, valid_data, saved):
     except ValueError as err:
         if str(err) != "Training loss is nan":  # RecBole's words
             raise
-        raise ConfigError(f"{config['model']}: the training loss became NaN; lower learning_rate "
+        raise TrainingDiverged(f"{config['model']}: the training loss became NaN; lower learning_rate "
                           f"(now {config['learning_rate']})") from None
     return score, result, best.get("epoch")
 

@@ -4,15 +4,19 @@
         --params_file=properties/hyper/CaserRD.hyper --algo=random --max_evals=20
 
 For a distilled student without ``teacher_checkpoint`` the teacher is trained once,
-before the search, and shared by every trial. Results go to ``--output_file``.
+before the search, and shared by every trial. A trial whose training diverges (NaN loss) is
+reported as failed and the search goes on. Results go to ``--output_file``.
 """
 
 import argparse
 import sys
+from logging import getLogger
+
+from recbole.trainer import HyperTuning
 
 from recbole_rd.quick_start.cli import command_errors
 from recbole_rd.quick_start.quick_start import ensure_teacher, prepare, run_recbole_rd
-from recbole_rd.utils import get_model
+from recbole_rd.utils import ConfigError, TrainingDiverged, get_model
 
 
 def objective(model, dataset, base_config):
@@ -26,20 +30,57 @@ def objective(model, dataset, base_config):
     return run
 
 
+class Search(HyperTuning):
+    """RecBole's HyperTuning, but a diverged trial is recorded as failed instead of ending the search."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.failed = {}  # params -> why the trial failed
+
+    def trial(self, params):
+        import hyperopt
+
+        try:
+            return super().trial(params)
+        except TrainingDiverged as err:
+            getLogger().warning(f"trial {self.params2str(params)} failed: {err}")
+            self.failed[self.params2str(params)] = str(err)
+            self.params2result[self.params2str(params)] = {"best_valid_result": {"failed": str(err)},
+                                                           "test_result": {}}
+            # a finite loss: hyperopt's early stopping reads it (inf would make every later trial "no progress")
+            return {"loss": sys.float_info.max, "status": hyperopt.STATUS_FAIL}
+
+
+def check_not_on_command_line(searched, argv):
+    """Refuse ``--key=value`` on the command line for a searched key: RecBole's command line wins
+    over each trial's value, so every trial would run with the same one."""
+    given = sorted({arg[2:].split("=", 1)[0] for arg in argv if arg.startswith("--") and "=" in arg} & set(searched))
+    if given:
+        raise ConfigError(f"{', '.join('--' + key for key in given)} on the command line would override every "
+                          f"trial's value of {', '.join(given)} (RecBole's command line wins); drop "
+                          f"{'it' if len(given) == 1 else 'them'} or remove {'it' if len(given) == 1 else 'them'} "
+                          f"from the params file")
+
+
 def tune(model, dataset, params_file, config_file_list=None, config_dict=None, algo="exhaustive",
          max_evals=100, early_stop=10, output_file=None):
-    """Search ``params_file`` (RecBole's ``name type values`` lines); return the HyperTuning object."""
-    from recbole.trainer import HyperTuning
-
+    """Search ``params_file`` (RecBole's ``name type values`` lines); return the :class:`Search`."""
     base = dict(config_dict or {})
+    search = Search(objective(model, dataset, base), params_file=params_file, fixed_config_file_list=config_file_list,
+                    algo=algo, max_evals=max_evals, early_stop=early_stop)
+    check_not_on_command_line(search.space, sys.argv[1:])
     if getattr(get_model(model), "teacher_model", None) and not base.get("teacher_checkpoint"):
         base["teacher_checkpoint"] = ensure_teacher(*prepare(model, dataset, config_file_list, base))[0]
-    search = HyperTuning(objective(model, dataset, base), params_file=params_file,
-                         fixed_config_file_list=config_file_list, algo=algo, max_evals=max_evals,
-                         early_stop=early_stop)
-    search.run()
+    from hyperopt.exceptions import AllTrialsFailed
+
+    try:
+        search.run()
+    except AllTrialsFailed:
+        pass  # said below, after what was tried is written
     if output_file:
         search.export_result(output_file=output_file)
+    if search.best_params is None:
+        raise TrainingDiverged(f"no trial finished: {'; '.join(sorted(set(search.failed.values())))}")
     return search
 
 
@@ -60,6 +101,8 @@ def main(argv=None):
     with command_errors():
         search = tune(args.model, args.dataset, params, files, algo=args.algo, max_evals=args.max_evals,
                       output_file=args.output_file)
+    for params, reason in search.failed.items():
+        print(f"failed: {params}: {reason}")
     print(f"best params: {search.best_params}")
     print(f"best result: {search.params2result[search.params2str(search.best_params)]}")
 
