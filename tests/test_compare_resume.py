@@ -99,6 +99,19 @@ def test_changed_code_or_data_trains_the_rows_again(merged, monkeypatch, part):
     assert trained(messages) == LABELS
 
 
+@pytest.mark.parametrize("edited", ["ds.inter", "ds.test.inter", "ds.item"])
+def test_the_data_fingerprint_covers_every_file_of_the_dataset(tmp_path, edited):
+    """Atomic files, RecBole's benchmark splits (``benchmark_filename``) and feature files alike."""
+    for name in ("ds.inter", "ds.train.inter", "ds.test.inter", "ds.item", "other.inter", "notes.txt"):
+        (tmp_path / name).write_text(f"{name}\n")
+    config = {"data_path": str(tmp_path), "dataset": "ds"}
+    before = row_store.data_fingerprint(config)
+    (tmp_path / "other.inter").write_text("another dataset's file\n")
+    assert row_store.data_fingerprint(config) == before  # not this dataset's
+    (tmp_path / edited).write_text("edited\n")
+    assert row_store.data_fingerprint(config) != before
+
+
 def test_a_gone_teacher_checkpoint_retrains_the_teacher(tmp_path_factory):
     with module_tiny(tmp_path_factory, "gone") as tmp:
         run(tmp, "results", (1,))

@@ -8,6 +8,7 @@ record whose description matches is reused instead of training the row again (a 
 its checkpoint still holds what it held); any other row is trained, and the log says what differed.
 """
 
+import glob
 import hashlib
 import re
 from logging import getLogger
@@ -23,7 +24,6 @@ FORMAT = "recbole-rd-row/1"
 # keys that name where things are or how they are shown, not what is computed
 UNDECIDING_KEYS = ("teacher_checkpoint", "show_progress", "state", "resume_from", "checkpoint_dir",
                    "log_wandb", "wandb_project")
-DATA_SUFFIXES = ("inter", "item", "user", "kg", "link", "net")
 HASHED_PARTS = ("code", "data", "teacher")  # sha256 digests: named when they differ, not printed
 
 
@@ -41,20 +41,10 @@ def code_fingerprint():
 
 
 def data_fingerprint(config):
-    """sha256 of the dataset's atomic files (``<data_path>/<dataset>.inter`` etc.)."""
+    """sha256 of the dataset's files: every ``<data_path>/<dataset>.*`` (atomic files, benchmark
+    splits such as ``<dataset>.train.inter``, additional feature files)."""
     folder, name = Path(config["data_path"]), config["dataset"]
-    return _hash_files([folder / f"{name}.{suffix}" for suffix in DATA_SUFFIXES if (folder / f"{name}.{suffix}").is_file()])
-
-
-def differences(recorded, current, prefix=""):
-    """What differs between two descriptions, e.g. ``['config.epochs: 20 -> 30', 'code']``."""
-    if isinstance(recorded, dict) and isinstance(current, dict):
-        return [d for k in sorted(set(recorded) | set(current))
-                for d in differences(recorded.get(k), current.get(k), f"{prefix}{k}.")]
-    name = prefix.rstrip(".")
-    if recorded == current:
-        return []
-    return [name] if name in HASHED_PARTS else [f"{name}: {recorded!r} -> {current!r}"]
+    return _hash_files(sorted(path for path in folder.glob(f"{glob.escape(name)}.*") if path.is_file()))
 
 
 class RowStore:
