@@ -94,7 +94,7 @@ def test_an_unknown_distill_method_is_refused_before_training(tiny, capsys):
         cli(tiny, "--model=Caser", "--compare", "--distill_methods=rd,bogus")
     assert stop.value.code == 2
     (line,) = error_lines(capsys)
-    assert line.startswith("error: distill_methods: 'bogus' given; allowed: rd, ")
+    assert line.startswith("error: distill_methods: 'bogus' given; allowed: cd, dcd, rd, rrd, ")
     assert not (tiny / "saved").exists() and not (tiny / "results").exists()
 
 

@@ -3,6 +3,7 @@
 import csv
 import json
 import statistics
+from pathlib import Path
 
 import pytest
 import torch
@@ -91,6 +92,25 @@ def test_significance_has_each_method_against_s_and_t_per_metric(two_methods):
     assert md.count("| RD-position vs T |") == len(metrics)
 
 
+def test_a_rerun_without_tests_or_plot_leaves_no_earlier_ones_beside_its_table(two_methods, tmp_path,
+                                                                               monkeypatch):
+    import shutil
+
+    from recbole_rd.quick_start import compare as compare_module
+
+    rows, stem = two_methods
+    copy = tmp_path / stem.name
+    for path in stem.parent.glob(f"{stem.name}*"):
+        if path.is_file():
+            shutil.copy(path, tmp_path / path.name)
+    assert {f"{copy}-significance.md", f"{copy}.png"} <= {str(p) for p in tmp_path.iterdir()}
+    record = json.loads(Path(f"{copy}-provenance.json").read_text())
+    monkeypatch.setattr(compare_module.figure, "plot", lambda *args: False)  # e.g. no matplotlib
+    _, written = compare_module.write_results(copy, rows, [], record, "again", 5, ["map"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(Path(p).name for p in written)
+    assert not Path(f"{copy}-significance.csv").exists() and not Path(f"{copy}.png").exists()
+
+
 def test_plot_is_a_png_of_two_panels(two_methods):
     import matplotlib.image
 
@@ -134,6 +154,37 @@ def test_unknown_method_is_refused_before_any_training(tiny):
         compare("Caser", "tiny", config_dict=tiny_config_dict(tiny), distill_methods="rd,xyz",
                 results_dir=tiny / "results", progress=lambda message: None)
     assert not (tiny / "saved").exists() and not (tiny / "results").exists()
+
+
+@pytest.mark.parametrize("seeds, message", [((2020, 2021, 2021), "seeds: 2021 given more than once"),
+                                            ((), "seeds: none given")])
+def test_repeated_or_no_seeds_are_refused_before_any_training(tiny, seeds, message):
+    with pytest.raises(ConfigError, match=f"^{message}; give each seed once"):
+        compare("Caser", "tiny", config_dict=tiny_config_dict(tiny), seeds=seeds, results_dir=tiny / "results",
+                progress=lambda message: None)
+    assert not (tiny / "saved").exists() and not (tiny / "results").exists()
+
+
+def test_a_best_epoch_nobody_knows_is_no_epoch_in_the_summary():
+    from recbole_rd.quick_start.compare import summarise
+
+    def result(best_epoch):
+        return {"d": 100, "parameters": 10, "batch_size": 512, "trained_with": {}, "epochs_run": None,
+                "best_epoch": best_epoch, "metrics": {"map": 0.1}, "topk_seconds": 1.0}
+
+    rows = [Row("Caser-T", "teacher", None, "t")]
+    assert summarise([{"Caser-T": result(None)}, {"Caser-T": result(4)}], rows)[0]["best_epoch"] is None
+    assert summarise([{"Caser-T": result(2)}, {"Caser-T": result(4)}], rows)[0]["best_epoch"] == 3
+
+
+def test_a_baseline_that_is_the_teacher_is_left_out_and_said(tiny, caplog):
+    from recbole_rd.config import Config
+    from recbole_rd.quick_start.compare import plan_rows
+
+    config = Config(model="CaserRD", dataset="tiny", config_dict=tiny_config_dict(tiny))
+    rows = plan_rows(config, "Caser", "SASRec", parse_distill_methods("rd"), ["Pop", "SASRec"])
+    assert [row.label for row in rows] == ["SASRec-T", "Caser-S", "Caser-RD", "Pop"]
+    assert "baselines: SASRec left out: it is this comparison's teacher, row SASRec-T" in caplog.text
 
 
 def test_method_names_become_rows_with_their_config():

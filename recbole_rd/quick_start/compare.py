@@ -168,6 +168,9 @@ def plan_rows(config, base_model, teacher_model, methods, baselines, given=None)
             Row(f"{base_model}-S", "student", derived_config(config, model=base_model), "student")]
     rows += [Row(f"{base_model}-{suffix}", "distilled", derived_config(config, **overrides), name)
              for suffix, name, overrides in methods]
+    if teacher_name in baselines:
+        getLogger().warning(f"baselines: {teacher_name} left out: it is this comparison's teacher, "
+                            f"row {teacher_name}-T")
     rows += [Row(name, "baseline", comparison_config(name, config), name)
              for name in dict.fromkeys(baselines) if name != teacher_name]
     return rows
@@ -384,7 +387,7 @@ def summarise(runs, rows):
                "train_batch_size": first["batch_size"], "learning_rate": first["trained_with"].get("learning_rate"),
                "epochs": first["trained_with"].get("epochs"),
                "epochs_run": _mean_or_none([run[row.label]["epochs_run"] for run in runs]),
-               "best_epoch": statistics.fmean(run[row.label]["best_epoch"] or 0 for run in runs)}
+               "best_epoch": _mean_or_none([run[row.label]["best_epoch"] for run in runs])}
         for metric in first["metrics"]:
             out[metric], out[f"{metric}_std"] = _mean_std([run[row.label]["metrics"][metric] for run in runs])
         out["top10_lists_s"], out["top10_lists_s_std"] = _mean_std([run[row.label]["topk_seconds"] for run in runs])
@@ -499,6 +502,8 @@ def write_results(stem, table, tests, record, title, n_test_users, metrics):
     if figure.plot(points, f"{stem}.png", metric, f"{title} ({seeds} seed{'s' if seeds > 1 else ''})",
                    f"time for top-10 lists of all {n_test_users:,} test users, ms"):
         written.append(f"{stem}.png")
+    for stale in {f"{stem}{end}" for end in ("-significance.md", "-significance.csv", ".png")} - set(written):
+        Path(stale).unlink(missing_ok=True)  # an earlier run's: it would be read as this table's
     return md_table, written
 
 
@@ -520,14 +525,19 @@ def compare(base_model, dataset, config_file_list=None, config_dict=None, baseli
     tests, plot and provenance under ``results_dir``; return the table rows (numbers).
 
     ``distill_methods``: ``"rd,rd-position"`` or a list (``rd``, ``cd``, ``rrd``, ``dcd``,
-    ``rd-<weighting>``, ``cd-<sampling>``); ``teacher_model``: the teacher's architecture (default ``base_model`` at
-    ``teacher_embedding_size``; e.g. ``SASRec``), which every distilled row learns from;
+    ``rd-<weighting>``, ``cd-<sampling>``); ``teacher_model``: the teacher's architecture (default
+    ``base_model`` at ``teacher_embedding_size``; e.g. ``SASRec``), which every distilled row learns from;
     ``model_overrides``: ``{row label or model name: {key: value}}``; ``argv``: the command line
     recorded in the provenance (default ``sys.argv``). With the config key ``teacher_checkpoint``
     the T row is that checkpoint, tested but not trained (see the module's docstring). Each finished
     row is kept under ``<stem>-rows/``; ``resume``: reuse those still valid (see the module's docstring).
     """
     methods = parse_distill_methods(distill_methods)  # before any training
+    repeated = sorted({seed for seed in seeds if list(seeds).count(seed) > 1})
+    if repeated or not seeds:
+        raise ConfigError(f"seeds: {', '.join(map(str, repeated)) + ' given more than once' if repeated else 'none given'};"
+                          f" give each seed once, e.g. --seeds=2020,2021,2022 (a repeated seed would count one "
+                          f"run twice in the mean and std)")
     config_dict = {"eval_protocol": "paper", **(config_dict or {})}
     started = time.time()
     stem = Path(results_dir) / f"{dataset}-{base_model}-compare"
