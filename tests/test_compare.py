@@ -234,6 +234,17 @@ def test_a_model_name_override_reaching_s_but_not_the_distilled_rows_is_warned(c
     assert ("but not for the distilled rows (model CaserRD)" in caplog.text) is warned
 
 
+def test_a_model_name_override_says_which_rows_it_reaches(caplog):
+    """RecBole's Caser baseline is also model ``Caser``: the log names every row a name reaches."""
+    caplog.set_level("INFO")
+    rows = [*FAKE_ROWS, Row("recbole.Caser", "baseline", {"model": "Caser"}, "recbole.Caser")]
+    per_row = row_overrides(FakeConfig({"model_overrides": None, "Caser.dropout_prob": 0.2,
+                                        "Caser-S.epochs": 3}), rows)
+    assert per_row["recbole.Caser"] == {"dropout_prob": 0.2} and per_row["Caser-RD"] == {}
+    assert "--Caser.<key> (dropout_prob) applies to rows Caser-T, Caser-S, recbole.Caser" in caplog.text
+    assert "--Caser-S.<key>" not in caplog.text  # a row label reaches that row only: nothing to say
+
+
 def test_git_state_outside_a_repository_is_none(tmp_path):
     assert prov.git_state([tmp_path]) is None
 

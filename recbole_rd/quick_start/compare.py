@@ -203,6 +203,8 @@ def row_overrides(config, rows, given=None):
         if fixed:
             raise ConfigError(f"--{name}.{fixed[0]}: {', '.join(fixed)} cannot differ per row (all rows share "
                               f"one split, window and evaluation); set it for the whole comparison instead")
+        if name not in per_row:  # a model name: say which rows it reached
+            getLogger().info(f"--{name}.<key> ({', '.join(sorted(keys))}) applies to rows {', '.join(targets)}")
         for label in targets:
             per_row[label].update(keys)
     warn_student_only(rows, named, per_row)
