@@ -11,6 +11,7 @@ from recbole.data.interaction import Interaction
 
 from recbole_rd.distill import INSTANCE_ID, METHODS, TeacherNeed, TeacherRanking, build_method, teacher_ranking
 from recbole_rd.distill.base import sample_positions
+from recbole_rd.distill import dcd
 from recbole_rd.distill.dcd import count_above, discrepancy_sampling_weights
 from recbole_rd.distill.rrd import items_outside, relaxed_ranking_loss
 from recbole_rd.distill.teacher import derived_config, teacher_ranking_cached
@@ -152,7 +153,11 @@ def test_dcd_ranks_the_teacher_items_with_the_student(tiny_data):
     expected = (top - ids.long()) - (targets > ids).long()
     clean = ~(targets == ids).any(1)
     assert clean.sum() > 0.9 * len(dataset)
-    assert torch.equal(method.ranks[clean].long(), expected[clean])
+    cap = dcd.saturation_cap(DCD_KEYS["dcd_N"], DCD_KEYS["dcd_T"])
+    assert cap < top - 1  # item 1's rank is capped: its weights are those of the exact rank
+    assert torch.equal(method.ranks[clean].long(), expected[clean].clamp(max=cap))
+    exact = dcd.student_ranks(Scorer(), dataset, ids, "cpu", "item_id")
+    assert torch.equal(exact[clean].long(), expected[clean])
 
 
 def test_discrepancy_sampling_weights_by_hand():
@@ -164,6 +169,35 @@ def test_discrepancy_sampling_weights_by_hand():
 def test_count_above_is_the_exact_rank():
     scores = torch.tensor([[0.5, 3.0, -torch.inf, 1.0, 0.5]])
     assert count_above(scores, torch.tensor([[3.0, 0.5, 1.0]])).tolist() == [[0, 2, 1]]
+    assert count_above(scores, torch.tensor([[3.0, 0.5, 1.0]]), cap=2).tolist() == [[0, 2, 1]]  # top 2 only
+    assert count_above(scores, torch.tensor([[3.0, 0.5, 1.0]]), cap=1).tolist() == [[0, 1, 1]]  # capped
+
+
+def test_capped_counts_are_the_exact_ones_up_to_the_cap():
+    torch.manual_seed(0)
+    scores = torch.randint(0, 400, (64, 3000)).float()  # many ties
+    scores[:, 0] = -torch.inf  # the padding item
+    values = scores.gather(1, torch.randint(0, 3000, (64, 200)))
+    exact = count_above(scores, values)
+    for cap in (1, 50, 700, 1499):
+        assert torch.equal(count_above(scores, values, cap), exact.clamp(max=cap))
+
+
+@pytest.mark.parametrize("T", [0.5, 10.0, 20.0])
+def test_dcd_weights_of_capped_ranks_are_those_of_exact_ranks(T):
+    """DCD ranks capped at ``saturation_cap``: sampling weights equal, bit for bit."""
+    from recbole_rd.distill.dcd import saturation_cap
+
+    torch.manual_seed(1)
+    N, n_items = 500, 20000
+    scores = torch.randn(32, n_items)
+    teacher_top = torch.stack([torch.randperm(n_items)[:N] for _ in range(32)])  # the student disagrees
+    teacher_top[:, :100] = scores.topk(100).indices  # ... and agrees on some items
+    values = scores.gather(1, teacher_top)
+    exact, capped = count_above(scores, values), count_above(scores, values, saturation_cap(N, T))
+    assert not torch.equal(exact, capped)  # the cap was hit
+    for a, b in zip(discrepancy_sampling_weights(exact, T), discrepancy_sampling_weights(capped, T)):
+        assert torch.equal(a, b)
 
 
 def test_relaxed_ranking_loss_is_stable_for_large_scores():

@@ -1,5 +1,6 @@
 """DCD, Dual Correction strategy for Distillation (Lee & Kim, CIKM 2021): its user-side correction."""
 
+import math
 import time
 from logging import getLogger
 
@@ -20,20 +21,26 @@ from recbole_rd.distill.rrd import RRD, relaxed_ranking_loss
 from recbole_rd.distill.teacher import INSTANCE_ID, rows_per_block, scored_chunks
 
 MIN_WEIGHT = 1e-5  # every item keeps a tiny chance, so K items can always be drawn
+SATURATED_GAP = 20.0  # tanh(x) rounds to exactly 1.0 for x >= 20, in float32 and float64
 
 
-def count_above(scores, values):
+def count_above(scores, values, cap=None):
     """``[rows, m]``: how many of each row's ``scores`` ``[rows, n]`` are strictly above each of
-    its ``values`` ``[rows, m]`` (the 0-based rank of an item scored ``value``). Exact; memory
-    one sorted copy of ``scores``."""
-    ascending = scores.sort(dim=1).values
-    return scores.size(1) - torch.searchsorted(ascending, values.contiguous(), right=True)
+    its ``values`` ``[rows, m]`` (the 0-based rank of an item scored ``value``), at most ``cap``:
+    exact below it. With a ``cap`` under ``n / 2`` only each row's top ``cap`` scores are sorted
+    (a partial selection, several times faster than sorting all ``n``)."""
+    if cap is None or 2 * cap >= scores.size(1):
+        ascending, n = scores.sort(dim=1).values, scores.size(1)
+    else:  # every score above a value at or over the cap-th largest score is among the top cap
+        ascending, n = scores.topk(cap, dim=1, sorted=False).values.sort(dim=1).values, cap
+    return n - torch.searchsorted(ascending, values.contiguous(), right=True)
 
 
 @torch.no_grad()
-def student_ranks(student, dataset, ids, device, target_field, chunk_size=None):
+def student_ranks(student, dataset, ids, device, target_field, chunk_size=None, cap=None):
     """``[instances, N]`` int32 0-based ranks, among all items but the padding item and the
-    instance's targets, that ``student.full_sort_predict`` gives the items ``ids`` ``[instances, N]``.
+    instance's targets, that ``student.full_sort_predict`` gives the items ``ids`` ``[instances, N]``
+    (at most ``cap``: :func:`count_above`).
 
     Scored in chunks of rows (memory: one chunk of scores and its sorted copy); in DDP mode
     each rank ranks its shard and the shards are gathered, so every rank has all ranks."""
@@ -48,22 +55,29 @@ def student_ranks(student, dataset, ids, device, target_field, chunk_size=None):
         for offset, interaction, scores in chunks:
             rows = slice(first + offset, first + offset + len(interaction))
             wanted = ids[rows].to(scores.device).long()
-            ranks[offset:offset + len(interaction)] = count_above(scores, scores.gather(1, wanted)).cpu()
+            ranks[offset:offset + len(interaction)] = count_above(scores, scores.gather(1, wanted), cap).cpu()
     finally:
         student.train(was_training)
     return distributed.gather_shards(ranks, n)
 
 
-def refreshed_student_ranks(ranks, epoch, every, student, dataset, teacher, target_field, name):
-    """``ranks`` as they are, or :func:`student_ranks` of ``teacher.ids`` anew on the first call
-    (``ranks`` None) and every ``every`` epochs; on the teacher ranking's device."""
+def refreshed_student_ranks(ranks, epoch, every, student, dataset, teacher, target_field, name, cap=None):
+    """``ranks`` as they are, or :func:`student_ranks` of ``teacher.ids`` (at most ``cap``) anew on
+    the first call (``ranks`` None) and every ``every`` epochs; on the teacher ranking's device."""
     if ranks is not None and epoch % every != 0:
         return ranks
     start = time.perf_counter()
     device = teacher.ids.device
-    ranks = student_ranks(student, dataset, teacher.ids, device, target_field).to(device)
+    ranks = student_ranks(student, dataset, teacher.ids, device, target_field, cap=cap).to(device)
     getLogger().debug(f"{name}: student ranks of {len(dataset)} instances in {time.perf_counter() - start:.1f} s")
     return ranks
+
+
+def saturation_cap(N, T):
+    """The student rank from which :func:`discrepancy_sampling_weights` of every top-``N`` item no
+    longer changes: its gap ``(r_s - r_t) / T`` is then at least :data:`SATURATED_GAP`, where tanh
+    is exactly 1. Ranks capped there give the weights of exact ranks, bit for bit."""
+    return N - 1 + math.ceil(SATURATED_GAP * T)
 
 
 def discrepancy_sampling_weights(student_rank, T):
@@ -115,7 +129,7 @@ class DCD(DistillMethod):
     def start_epoch(self, epoch, student, dataset, teacher):
         super().start_epoch(epoch, student, dataset, teacher)
         self.ranks = refreshed_student_ranks(self.ranks, epoch, self.every, student, dataset, teacher,
-                                             self.target_field, "DCD")
+                                             self.target_field, "DCD", cap=saturation_cap(self.N, self.T))
 
     def loss(self, student, interaction, teacher):
         ids = teacher.of(interaction)[0]
