@@ -150,3 +150,10 @@ def test_a_method_added_later_trains_only_its_row(merged):
     rows, messages, _ = run(tmp, "results", (1,), resume=True, methods="rd,rd-position")
     assert trained(messages) == ["Caser-RD-position"] and reused(messages) == LABELS
     assert [r["model"] for r in rows] == [*LABELS, "Caser-RD-position"]
+
+
+def test_a_per_row_override_added_later_trains_only_that_row(merged):
+    """``--Caser-RD.alpha=2`` reaches every row's config as a key, but changes the RD row only."""
+    tmp, *_ = merged
+    _, messages, _ = run(tmp, "results", (2,), resume=True, **{"Caser-RD.alpha": 2.0})
+    assert trained(messages) == ["Caser-RD"] and reused(messages) == ["Caser-T", "Caser-S"]

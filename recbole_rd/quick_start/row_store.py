@@ -34,6 +34,12 @@ def _hash_files(paths):
     return digest.hexdigest()
 
 
+def is_override(key):
+    """A per-row override (``Caser-RD.alpha``, ``model_overrides``): every row's config carries it, but
+    only the rows it names apply it, and those rows' own keys show it."""
+    return "." in key or key == "model_overrides"
+
+
 def code_fingerprint():
     """sha256 of this package's Python sources and YAML properties."""
     package = Path(__file__).resolve().parents[1]
@@ -45,6 +51,17 @@ def data_fingerprint(config):
     splits such as ``<dataset>.train.inter``, additional feature files)."""
     folder, name = Path(config["data_path"]), config["dataset"]
     return _hash_files(sorted(path for path in folder.glob(f"{glob.escape(name)}.*") if path.is_file()))
+
+
+def differences(recorded, current, prefix=""):
+    """What differs between two descriptions, e.g. ``['config.epochs: 20 -> 30', 'code']``."""
+    if isinstance(recorded, dict) and isinstance(current, dict):
+        return [d for k in sorted(set(recorded) | set(current))
+                for d in differences(recorded.get(k), current.get(k), f"{prefix}{k}.")]
+    name = prefix.rstrip(".")
+    if recorded == current:
+        return []
+    return [name] if name in HASHED_PARTS else [f"{name}: {recorded!r} -> {current!r}"]
 
 
 class RowStore:
@@ -61,7 +78,8 @@ class RowStore:
 
     def describe(self, row, seed):
         """Everything that decides ``row``'s result for ``seed``."""
-        config = {k: v for k, v in plain_data(dict(row.config.final_config_dict)).items() if k not in UNDECIDING_KEYS}
+        config = {k: v for k, v in plain_data(dict(row.config.final_config_dict)).items()
+                  if k not in UNDECIDING_KEYS and not is_override(k)}
         teacher = row.config["teacher_checkpoint"] if row.role == "distilled" else None
         return {**self.common, "seed": seed, "label": row.label, "role": row.role, "config": config,
                 "teacher": file_sha256(teacher) if teacher else None}
