@@ -33,7 +33,7 @@ def error_lines(capsys):
 
 
 @pytest.mark.parametrize("flags, message", [
-    (["--model=CaserRD", "--alpha=-1"], "error: alpha: -1 is invalid; allowed: a number >= 0"),
+    (["--model=CaserRD", "--alpha=-1"], "error: alpha: -1 is invalid; allowed: a finite number >= 0"),
     (["--model=NoSuchModel"], "error: model: unknown model 'NoSuchModel'"),
     (["--model=Caser", "--compare", "--nproc=2"], "error: --compare runs in one process"),
     (["--model=Caser", "--compare", "--seed=7", "--seeds=1,2"], "error: --seed with --compare would override every"),

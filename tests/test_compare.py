@@ -157,6 +157,7 @@ def test_unknown_method_is_refused_before_any_training(tiny):
 
 
 @pytest.mark.parametrize("seeds, message", [((2020, 2021, 2021), "seeds: 2021 given more than once"),
+                                            (iter([5, 6, 5]), "seeds: 5 given more than once"),
                                             ((), "seeds: none given")])
 def test_repeated_or_no_seeds_are_refused_before_any_training(tiny, seeds, message):
     with pytest.raises(ConfigError, match=f"^{message}; give each seed once"):
@@ -185,6 +186,15 @@ def test_a_baseline_that_is_the_teacher_is_left_out_and_said(tiny, caplog):
     rows = plan_rows(config, "Caser", "SASRec", parse_distill_methods("rd"), ["Pop", "SASRec"])
     assert [row.label for row in rows] == ["SASRec-T", "Caser-S", "Caser-RD", "Pop"]
     assert "baselines: SASRec left out: it is this comparison's teacher, row SASRec-T" in caplog.text
+
+
+@pytest.mark.parametrize("override", [{"CaserRD.cd_sampling": "teacher"}, {"Caser-CD-student.distill_method": "rd"}])
+def test_an_override_contradicting_a_row_name_is_refused_before_training(tiny, override):
+    with pytest.raises(ConfigError, match=r"for row Caser-CD-student contradicts its name \((cd_sampling: student|"
+                                          r"distill_method: cd)\); drop that override"):
+        compare("Caser", "tiny", config_dict=tiny_config_dict(tiny, **override), distill_methods="cd,cd-student",
+                results_dir=tiny / "results", progress=lambda message: None)
+    assert not list(tiny.rglob("*.pth")) and not (tiny / "results").exists()  # nothing trained
 
 
 def test_method_names_become_rows_with_their_config():

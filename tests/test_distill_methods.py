@@ -230,7 +230,8 @@ def test_registry_has_the_four_methods_and_refuses_unknown_ones():
 
 
 @pytest.mark.parametrize("key,value", [("distill_method", "rdd"), ("cd_tau", 0), ("cd_N", 0),
-                                       ("rrd_K", 0), ("rrd_T", -1.0), ("dcd_L", 2.5), ("dcd_rrd", "yes")])
+                                       ("rrd_K", 0), ("rrd_T", -1.0), ("dcd_L", 2.5), ("dcd_rrd", "yes"),
+                                       ("dcd_T", math.inf), ("dcd_alpha", math.inf)])
 def test_bad_method_keys_fail_before_the_teacher_is_trained(tiny, key, value):
     method = {"cd_tau": "cd", "cd_N": "cd", "rrd_K": "rrd", "rrd_T": "rrd"}.get(key, "dcd")
     config = tiny_config_dict(tiny, **{**SMALL, "distill_method": method, key: value})

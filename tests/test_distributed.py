@@ -120,7 +120,7 @@ def test_a_bad_setting_in_ddp_is_one_error_line_with_status_2(tiny, tmp_path):
     assert done.returncode == 2, done.stderr[-3000:]
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and errors[0].startswith("error: process ")
-    assert errors[0].split(": ", 2)[2] == "alpha: -1 is invalid; allowed: a number >= 0"
+    assert errors[0].split(": ", 2)[2] == "alpha: -1 is invalid; allowed: a finite number >= 0"
     assert "Traceback" not in done.stderr
 
 

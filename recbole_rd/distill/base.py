@@ -71,14 +71,14 @@ def number(config, key):
 
 def positive_number(config, key):
     value = config[key]
-    check_key(key, value, is_number(value) and value > 0, "a number > 0")
+    check_key(key, value, is_number(value) and 0 < value < math.inf, "a finite number > 0")
     return float(value)
 
 
 def weight(config, key):
     """A loss weight: a number >= 0."""
     value = config[key]
-    check_key(key, value, is_number(value) and value >= 0, "a number >= 0")
+    check_key(key, value, is_number(value) and 0 <= value < math.inf, "a finite number >= 0")
     return float(value)
 
 

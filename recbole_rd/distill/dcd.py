@@ -30,10 +30,11 @@ def count_above(scores, values, cap=None):
     exact below it. With a ``cap`` under ``n / 2`` only each row's top ``cap`` scores are sorted
     (a partial selection, several times faster than sorting all ``n``)."""
     if cap is None or 2 * cap >= scores.size(1):
-        ascending, n = scores.sort(dim=1).values, scores.size(1)
-    else:  # every score above a value at or over the cap-th largest score is among the top cap
-        ascending, n = scores.topk(cap, dim=1, sorted=False).values.sort(dim=1).values, cap
-    return n - torch.searchsorted(ascending, values.contiguous(), right=True)
+        counts = scores.size(1) - torch.searchsorted(scores.sort(dim=1).values, values.contiguous(), right=True)
+        return counts if cap is None else counts.clamp(max=cap)
+    # every score above a value at or over the cap-th largest score is among the top cap
+    ascending = scores.topk(cap, dim=1, sorted=False).values.sort(dim=1).values
+    return cap - torch.searchsorted(ascending, values.contiguous(), right=True)
 
 
 @torch.no_grad()

@@ -146,6 +146,16 @@ def comparison_config(name, config):
     return sibling_config(name, config, BUDGET_KEYS + SHARED_KEYS)
 
 
+def check_methods_kept(rows):
+    """Refuse an override that turns a distilled row into another method than its name says
+    (``--CaserRD.cd_sampling=teacher`` on the row ``Caser-CD-student``)."""
+    for row in (r for r in rows if r.role == "distilled"):
+        for key, value in parse_distill_methods(row.tag)[0][2].items():
+            if row.config[key] != value:
+                raise ConfigError(f"--{key}={row.config[key]} for row {row.label} contradicts its name ({key}: "
+                                  f"{value}); drop that override, or name the method in --distill_methods")
+
+
 def check_negatives(rows):
     """Refuse a baseline trained with BPR (per-row overrides applied): RecBole's models need sampled
     negatives for it, and the comparison shares one training split without them."""
@@ -326,6 +336,7 @@ def train_all(base_model, seed, dataset, config_file_list, config_dict, baseline
             raise ConfigError(f"--{row.label}.{next(iter(keys))}: the teacher is given by teacher_checkpoint and "
                               f"not trained here, so its settings cannot change; drop the {row.label} overrides")
         row.config.final_config_dict.update(keys)
+    check_methods_kept(rows)
     check_negatives(rows)
     for row in rows:
         if row.role == "distilled":  # every distilled row's keys, before any training
@@ -535,7 +546,8 @@ def compare(base_model, dataset, config_file_list=None, config_dict=None, baseli
     row is kept under ``<stem>-rows/``; ``resume``: reuse those still valid (see the module's docstring).
     """
     methods = parse_distill_methods(distill_methods)  # before any training
-    repeated = sorted({seed for seed in seeds if list(seeds).count(seed) > 1})
+    seeds = list(seeds)
+    repeated = sorted({seed for seed in seeds if seeds.count(seed) > 1})
     if repeated or not seeds:
         raise ConfigError(f"seeds: {', '.join(map(str, repeated)) + ' given more than once' if repeated else 'none given'};"
                           f" give each seed once, e.g. --seeds=2020,2021,2022 (a repeated seed would count one "
