@@ -53,8 +53,20 @@ def student_guided(T, **keys):
 def test_the_student_ranks_the_teacher_top_n_once_per_epoch():
     # row 0 (target 2): student scores 3: 2.0 > 4: 1.0 > 1: 0.5 > 5: -0.5 -> top-3 [3, 1, 4] at 0, 2, 1
     # row 1 (target 3): 1: 1.5 > 5: 1.0 > 4: 0.5 > 2: 0.0 -> top-3 [5, 2, 1] at 1, 3, 0
+    # ranks among the top-3 themselves: the same order
     method, _ = student_guided(T=1.0)
-    assert method.ranks.tolist() == [[0, 2, 1], [1, 3, 0]]
+    assert method.ranks.tolist() == [[0, 2, 1], [1, 2, 0]]
+
+
+def test_ranks_among_the_top_n_order_it_as_ranks_among_all_items():
+    """Student-guided CD ranks the teacher's top-N among themselves: the same positions as exact
+    ranks among all items (ties included), without sorting the catalogue."""
+    torch.manual_seed(0)
+    scores = torch.randint(0, 50, (64, 2000)).float()  # many ties
+    top_n = torch.stack([torch.randperm(2000)[:100] for _ in range(64)])
+    values = scores.gather(1, top_n)
+    assert torch.equal(positions_by_rank(dcd.count_above(values, values)),
+                       positions_by_rank(dcd.count_above(scores, values)))
 
 
 def test_student_guided_probabilities_by_hand():
@@ -159,6 +171,9 @@ def test_student_guided_training_runs_and_ranks_with_the_student(teachers, monke
     assert all(math.isfinite(v) for epoch in parts for v in epoch) and result["test_result"]["hit@10"] > 0
     # other draws than the teacher-guided run above (same seed): another L_CD
     assert parts[0][1] != pytest.approx(19.05168092250824, rel=1e-6)
+    # the numbers of ranks among all items (before ranks among the top-N), captured then
+    assert parts == [pytest.approx((29.486663103103638, 19.0562881231308), rel=1e-6),
+                     pytest.approx((27.106969833374023, 19.080959916114807), rel=1e-6)]
 
 
 def test_compare_trains_both_samplings_as_rows(tiny):

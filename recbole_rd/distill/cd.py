@@ -66,7 +66,7 @@ class CD(DistillMethod):
         check_key("cd_sampling", self.sampling, self.sampling in SAMPLINGS, " or ".join(SAMPLINGS))
         self.every = positive_int(config, "cd_every")
         self.target_field = config["ITEM_ID_FIELD"]
-        self.ranks = None  # student-guided: the student's ranks of the teacher's top-N
+        self.ranks = None  # student-guided: the student's ranks of the teacher's top-N among themselves
 
     def teacher_need(self):
         return TeacherNeed(self.N, scores=True)
@@ -74,8 +74,9 @@ class CD(DistillMethod):
     def start_epoch(self, epoch, student, dataset, teacher):
         super().start_epoch(epoch, student, dataset, teacher)
         if self.sampling == "student":
+            # only the order of the N items counts: their ranks among themselves give it
             self.ranks = refreshed_student_ranks(self.ranks, epoch, self.every, student, dataset, teacher,
-                                                 self.target_field, "CD")
+                                                 self.target_field, "CD", among=True)
 
     def sampling_weights(self, interaction):
         """The weights of the teacher's top-N positions: ``[N]`` (teacher-guided) or ``[B, N]``."""

@@ -38,10 +38,11 @@ def count_above(scores, values, cap=None):
 
 
 @torch.no_grad()
-def student_ranks(student, dataset, ids, device, target_field, chunk_size=None, cap=None):
+def student_ranks(student, dataset, ids, device, target_field, chunk_size=None, cap=None, among=False):
     """``[instances, N]`` int32 0-based ranks, among all items but the padding item and the
     instance's targets, that ``student.full_sort_predict`` gives the items ``ids`` ``[instances, N]``
-    (at most ``cap``: :func:`count_above`).
+    (at most ``cap``: :func:`count_above`); with ``among``, ranks among the ``ids`` themselves
+    (the same order, ties alike, without sorting all items).
 
     Scored in chunks of rows (memory: one chunk of scores and its sorted copy); in DDP mode
     each rank ranks its shard and the shards are gathered, so every rank has all ranks."""
@@ -56,20 +57,22 @@ def student_ranks(student, dataset, ids, device, target_field, chunk_size=None, 
         for offset, interaction, scores in chunks:
             rows = slice(first + offset, first + offset + len(interaction))
             wanted = ids[rows].to(scores.device).long()
-            ranks[offset:offset + len(interaction)] = count_above(scores, scores.gather(1, wanted), cap).cpu()
+            values = scores.gather(1, wanted)
+            ranks[offset:offset + len(interaction)] = count_above(values if among else scores, values, cap).cpu()
     finally:
         student.train(was_training)
     return distributed.gather_shards(ranks, n)
 
 
-def refreshed_student_ranks(ranks, epoch, every, student, dataset, teacher, target_field, name, cap=None):
-    """``ranks`` as they are, or :func:`student_ranks` of ``teacher.ids`` (at most ``cap``) anew on
-    the first call (``ranks`` None) and every ``every`` epochs; on the teacher ranking's device."""
+def refreshed_student_ranks(ranks, epoch, every, student, dataset, teacher, target_field, name, **how):
+    """``ranks`` as they are, or :func:`student_ranks` of ``teacher.ids`` (``how``: its ``cap`` or
+    ``among``) anew on the first call (``ranks`` None) and every ``every`` epochs; on the teacher
+    ranking's device."""
     if ranks is not None and epoch % every != 0:
         return ranks
     start = time.perf_counter()
     device = teacher.ids.device
-    ranks = student_ranks(student, dataset, teacher.ids, device, target_field, cap=cap).to(device)
+    ranks = student_ranks(student, dataset, teacher.ids, device, target_field, **how).to(device)
     getLogger().debug(f"{name}: student ranks of {len(dataset)} instances in {time.perf_counter() - start:.1f} s")
     return ranks
 
