@@ -88,6 +88,12 @@ def parse_seeds(text):
                           f"e.g. --seeds=2020,2021") from None
 
 
+def command_line_keys(argv):
+    """The config keys given as ``--key=value`` in ``argv``: RecBole's command line, which wins over
+    any value a run sets in its config_dict."""
+    return {arg[2:].split("=", 1)[0] for arg in argv if arg.startswith("--") and "=" in arg}
+
+
 def run_command(args, command=None):
     """Run what ``args`` ask for (``command``: the command line, recorded by --compare); this
     package's errors propagate."""
@@ -95,7 +101,7 @@ def run_command(args, command=None):
     if args.compare and (args.nproc > 1 or args.world_size > 0):
         raise ConfigError("--compare runs in one process; drop --nproc/--world_size "
                           "(train a single model in DDP mode instead)")
-    if args.compare and any(arg.split("=", 1)[0] == "--seed" for arg in (command or [])[1:]):
+    if args.compare and "seed" in command_line_keys((command or [])[1:]):
         raise ConfigError("--seed with --compare would override every seed of --seeds (RecBole's command line "
                           "wins over the comparison's per-seed setting); give the seeds as --seeds=2020,2021")
     if args.compare:

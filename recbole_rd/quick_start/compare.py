@@ -68,10 +68,9 @@ SHARED_KEYS = ("seed", "reproducibility", "MAX_ITEM_LIST_LENGTH", "eval_protocol
                "metrics", "topk", "metric_decimal_place", "eval_batch_size", "checkpoint_dir",
                "gpu_id", "use_gpu", "show_progress", "state")
 NOT_PER_ROW = SHARED_KEYS + ("model", "dataset", "data_path")
-# what the table and the provenance say each row was trained with
+# what the table and the provenance say each row was trained with (and each method's variant key)
 TRAINED_WITH = BUDGET_KEYS + ("train_batch_size", "learning_rate", "weight_decay", "loss_type", "seed",
-                              "MAX_ITEM_LIST_LENGTH", "distill_method", "weighting", "cd_sampling",
-                              "teacher_checkpoint")
+                              "MAX_ITEM_LIST_LENGTH", "distill_method", "teacher_checkpoint")
 NOT_TRAINED = "not trained here"  # the epochs of a teacher given by its checkpoint
 
 
@@ -121,6 +120,12 @@ def method_names():
     for name, cls in list(names.items()):
         names.update((f"{name}-{variant}", cls) for variant in cls.variants)
     return names
+
+
+def trained_with_keys():
+    """:data:`TRAINED_WITH` and the variant key of every method (``weighting``, ``cd_sampling``)."""
+    variant_keys = sorted({cls.variant_key for cls in method_names().values() if cls.variant_key})
+    return TRAINED_WITH + tuple(variant_keys)
 
 
 def parse_distill_methods(spec):
@@ -262,7 +267,7 @@ def row_result(row, result, loader, test):
     add_test_figures(row, trainer.model, result, test)
     result["epochs_run"] = len(trainer.train_loss_dict)
     result["batch_size"] = loader.step
-    result["trained_with"] = {key: plain_data(row.config[key]) for key in TRAINED_WITH
+    result["trained_with"] = {key: plain_data(row.config[key]) for key in trained_with_keys()
                               if row.config[key] is not None}
     return result
 
@@ -318,7 +323,7 @@ def given_teacher_result(given, test):
               "checkpoint": row.config["teacher_checkpoint"], "epochs_run": None,
               "test_result": trainer.evaluate(test, load_best_model=False),
               "batch_size": trained.get("train_batch_size"),
-              "trained_with": {k: trained[k] for k in TRAINED_WITH if trained.get(k) is not None}}
+              "trained_with": {k: trained[k] for k in trained_with_keys() if trained.get(k) is not None}}
     return add_test_figures(row, model, result, test)
 
 

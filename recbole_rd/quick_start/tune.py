@@ -14,7 +14,7 @@ from logging import getLogger
 
 from recbole.trainer import HyperTuning
 
-from recbole_rd.quick_start.cli import command_errors
+from recbole_rd.quick_start.cli import command_errors, command_line_keys
 from recbole_rd.quick_start.quick_start import ensure_teacher, prepare, run_recbole_rd
 from recbole_rd.utils import ConfigError, TrainingDiverged, get_model
 
@@ -54,7 +54,7 @@ class Search(HyperTuning):
 def check_not_on_command_line(searched, argv):
     """Refuse ``--key=value`` on the command line for a searched key: RecBole's command line wins
     over each trial's value, so every trial would run with the same one."""
-    given = sorted({arg[2:].split("=", 1)[0] for arg in argv if arg.startswith("--") and "=" in arg} & set(searched))
+    given = sorted(command_line_keys(argv) & set(searched))
     if given:
         raise ConfigError(f"{', '.join('--' + key for key in given)} on the command line would override every "
                           f"trial's value of {', '.join(given)} (RecBole's command line wins); drop "
