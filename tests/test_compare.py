@@ -156,11 +156,13 @@ def test_unknown_method_is_refused_before_any_training(tiny):
     assert not (tiny / "saved").exists() and not (tiny / "results").exists()
 
 
-@pytest.mark.parametrize("seeds, message", [((2020, 2021, 2021), "seeds: 2021 given more than once"),
-                                            (iter([5, 6, 5]), "seeds: 5 given more than once"),
-                                            ((), "seeds: none given")])
+@pytest.mark.parametrize("seeds, message", [((2020, 2021, 2021), "seeds: 2021 given more than once; give each"),
+                                            (iter([5, 6, 5]), "seeds: 5 given more than once; give each"),
+                                            ((), "seeds: none given; give each seed once"),
+                                            ("2013", r"seeds: \['2013'\] is invalid; allowed: integers"),
+                                            ([2020, 2021.0], r"seeds: \[2020, 2021.0\] is invalid")])
 def test_repeated_or_no_seeds_are_refused_before_any_training(tiny, seeds, message):
-    with pytest.raises(ConfigError, match=f"^{message}; give each seed once"):
+    with pytest.raises(ConfigError, match=f"^{message}"):
         compare("Caser", "tiny", config_dict=tiny_config_dict(tiny), seeds=seeds, results_dir=tiny / "results",
                 progress=lambda message: None)
     assert not (tiny / "saved").exists() and not (tiny / "results").exists()
@@ -178,14 +180,18 @@ def test_a_best_epoch_nobody_knows_is_no_epoch_in_the_summary():
     assert summarise([{"Caser-T": result(2)}, {"Caser-T": result(4)}], rows)[0]["best_epoch"] == 3
 
 
-def test_a_baseline_that_is_the_teacher_is_left_out_and_said(tiny, caplog):
+def test_a_baseline_of_the_teachers_architecture_is_its_own_row(tiny):
+    """``--teacher_model=SASRec --baselines=SASRec``: the teacher is SASRec at the teacher's size, the
+    baseline RecBole's SASRec at its own; both are asked for, so both are rows."""
     from recbole_rd.config import Config
     from recbole_rd.quick_start.compare import plan_rows
 
     config = Config(model="CaserRD", dataset="tiny", config_dict=tiny_config_dict(tiny))
     rows = plan_rows(config, "Caser", "SASRec", parse_distill_methods("rd"), ["Pop", "SASRec"])
-    assert [row.label for row in rows] == ["SASRec-T", "Caser-S", "Caser-RD", "Pop"]
-    assert "baselines: SASRec left out: it is this comparison's teacher, row SASRec-T" in caplog.text
+    assert [row.label for row in rows] == ["SASRec-T", "Caser-S", "Caser-RD", "Pop", "SASRec"]
+    teacher, baseline = rows[0].config, rows[-1].config
+    assert teacher["model"] == baseline["model"] == "SASRec"
+    assert (teacher["hidden_size"], baseline["hidden_size"]) == (config["teacher_embedding_size"], 64)
 
 
 @pytest.mark.parametrize("override", [{"CaserRD.cd_sampling": "teacher"}, {"Caser-CD-student.distill_method": "rd"}])

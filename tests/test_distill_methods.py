@@ -181,6 +181,8 @@ def test_capped_counts_are_the_exact_ones_up_to_the_cap():
     exact = count_above(scores, values)
     for cap in (1, 50, 700, 1499):
         assert torch.equal(count_above(scores, values, cap), exact.clamp(max=cap))
+    for cap in (3000, 10**30):  # a cap above every count (a huge dcd_T) changes nothing
+        assert torch.equal(count_above(scores, values, cap), exact)
 
 
 @pytest.mark.parametrize("T", [0.5, 10.0, 20.0])
@@ -238,6 +240,25 @@ def test_bad_method_keys_fail_before_the_teacher_is_trained(tiny, key, value):
     with pytest.raises(ConfigError, match=f"^{key}:"):
         run_recbole_rd("CaserRD", "tiny", config_dict=config)
     assert not list((tiny / "saved").glob("Caser-tiny-teacher-*"))
+
+
+@pytest.mark.parametrize("method,keys,refused", [("rrd", {"rrd_T": 0.1, "rrd_K": 40}, True),
+                                                 ("rrd", {"rrd_T": 0.4, "rrd_K": 40}, False),
+                                                 ("cd", {"cd_T": 0.05, "cd_samples": 10}, True),
+                                                 ("cd", {"cd_T": 0.1, "cd_samples": 10}, False)])
+def test_more_draws_than_ranks_with_a_chance_are_refused(method, keys, refused):
+    """exp(-r/T) is 0 in float32 beyond r of about 103 T: drawing more items than have a chance
+    would silently take items of none (torch.multinomial raises nothing)."""
+    defaults = yaml.safe_load((properties_dir() / "distill.yaml").read_text())
+    config = {**defaults, "ITEM_ID_FIELD": "item_id", "distill_method": method, **keys}
+    draws_key, temperature_key = [key for key in keys if not key.endswith("_T")][0], f"{method}_T"
+    if refused:
+        with pytest.raises(ConfigError, match=rf"^{temperature_key}: {keys[temperature_key]} gives \d+ of the top "
+                                              rf"\d+ ranks a chance .* fewer than {draws_key}={keys[draws_key]} draws"):
+            build_method(config, 5000)
+    else:
+        weights = build_method(config, 5000).rank_weights
+        assert int((weights > 0).sum()) >= keys[draws_key]
 
 
 @pytest.mark.parametrize("method,keys", [("cd", {"cd_N": 10 ** 6, "cd_samples": 10 ** 6}),

@@ -30,9 +30,9 @@ def eval_params(text):
     return {k: float(v) for k, v in (item.split(":") for item in text.split(", "))}
 
 
-def fake_trials(monkeypatch, diverging):
+def fake_trials(monkeypatch, diverging=(), raising=None):
     """``run_recbole_rd`` of the tune module replaced: alpha in ``diverging`` raises TrainingDiverged,
-    any other alpha scores ``alpha / 10`` on validation."""
+    alpha in ``raising`` raises its exception, any other alpha scores ``alpha / 10`` on validation."""
     from recbole_rd.quick_start import tune as tune_module
     from recbole_rd.utils import TrainingDiverged
 
@@ -42,6 +42,8 @@ def fake_trials(monkeypatch, diverging):
         ran.append(config["alpha"])
         if config["alpha"] in diverging:
             raise TrainingDiverged("CaserRD: the training loss became NaN; lower learning_rate (now 0.001)")
+        if config["alpha"] in (raising or {}):
+            raise raising[config["alpha"]]
         return {"best_valid_score": config["alpha"] / 10, "valid_score_bigger": True,
                 "best_valid_result": {"ndcg@10": config["alpha"] / 10}, "test_result": {"ndcg@10": 0.5}}
 
@@ -67,16 +69,70 @@ def test_a_diverged_trial_is_reported_and_the_search_goes_on(tmp_path, monkeypat
 
 def test_a_search_of_diverged_trials_only_says_so(tmp_path, monkeypatch):
     pytest.importorskip("hyperopt")
-    from recbole_rd.utils import TrainingDiverged
+    from recbole_rd.utils import ConfigError
 
     monkeypatch.setattr("sys.argv", ["tune"])
     fake_trials(monkeypatch, diverging={0.5, 3.0})
     space = tmp_path / "space.hyper"
     space.write_text("alpha choice [0.5,3.0]\n")
     out = tmp_path / "result.txt"
-    with pytest.raises(TrainingDiverged, match="no trial finished: CaserRD: the training loss became NaN"):
+    with pytest.raises(ConfigError, match=r"no trial finished \(2 failed\): CaserRD: the training loss became NaN"):
         tune("Caser", "tiny", str(space), algo="exhaustive", max_evals=2, output_file=str(out))
     assert out.read_text().count("failed : ") == 2  # what was tried is still written
+
+
+def test_failed_trials_do_not_stop_the_search_early(tmp_path, monkeypatch):
+    """RecBole's early stopping (10 trials without progress) counted failed trials: a search whose
+    first ten points diverged ended before it reached the one that trains."""
+    pytest.importorskip("hyperopt")
+    monkeypatch.setattr("sys.argv", ["tune"])
+    alphas = [0.1 * i for i in range(1, 26)]
+    ran = fake_trials(monkeypatch, diverging=set(alphas) - {alphas[-1]})
+    space = tmp_path / "space.hyper"
+    space.write_text(f"alpha choice {alphas}\n")
+    search = tune("Caser", "tiny", str(space), algo="exhaustive", max_evals=25, early_stop=10)
+    assert len(ran) == 25 and len(search.failed) == 24
+    assert search.best_params["alpha"] == alphas[-1]
+
+
+def test_a_refused_combination_is_a_failed_trial(tmp_path, monkeypatch):
+    pytest.importorskip("hyperopt")
+    from recbole_rd.utils import ConfigError
+
+    monkeypatch.setattr("sys.argv", ["tune"])
+    refused = ConfigError("rrd_N: 600 is invalid; allowed: an integer <= dcd_N (500)")
+    ran = fake_trials(monkeypatch, raising={3.0: refused})
+    space = tmp_path / "space.hyper"
+    space.write_text("alpha choice [0.5,3.0,2.0]\n")
+    out = tmp_path / "result.txt"
+    search = tune("Caser", "tiny", str(space), algo="exhaustive", max_evals=3, output_file=str(out))
+    assert sorted(ran) == [0.5, 2.0, 3.0] and search.best_params["alpha"] == 2.0
+    assert search.failed == {"alpha:3.0": str(refused)}
+    assert "alpha:3.0\nValid result:\nfailed : rrd_N: 600 is invalid" in out.read_text()
+
+
+def test_an_error_that_ends_the_search_keeps_the_finished_trials(tmp_path, monkeypatch):
+    pytest.importorskip("hyperopt")
+    from recbole_rd.quick_start import tune as tune_module
+
+    monkeypatch.setattr("sys.argv", ["tune"])
+    ran = []
+
+    def run(model, dataset, files, config):  # the first trial finishes, the second is interrupted
+        ran.append(config["alpha"])
+        if len(ran) == 2:
+            raise KeyboardInterrupt
+        return {"best_valid_score": 0.25, "valid_score_bigger": True,
+                "best_valid_result": {"ndcg@10": 0.25}, "test_result": {"ndcg@10": 0.5}}
+
+    monkeypatch.setattr(tune_module, "run_recbole_rd", run)
+    space = tmp_path / "space.hyper"
+    space.write_text("alpha choice [0.5,3.0,2.0]\n")
+    out = tmp_path / "result.txt"
+    with pytest.raises(KeyboardInterrupt):
+        tune("Caser", "tiny", str(space), algo="exhaustive", max_evals=3, output_file=str(out))
+    assert len(ran) == 2
+    assert out.read_text() == f"alpha:{ran[0]}\nValid result:\nndcg@10 : 0.25\nTest result:\nndcg@10 : 0.5\n\n"
 
 
 def test_a_searched_key_on_the_command_line_is_refused_before_training(tiny, tmp_path, monkeypatch):

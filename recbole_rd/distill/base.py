@@ -159,6 +159,20 @@ def rank_weights(n, temperature, device=None):
     return torch.exp(-torch.arange(1, n + 1, dtype=torch.float, device=device) / temperature)
 
 
+def drawable_rank_weights(config, temperature_key, n, draws_key, draws):
+    """:func:`rank_weights` of ``config[temperature_key]`` for ``draws`` draws without replacement;
+    refused when fewer than ``draws`` are above 0 (``exp(-r/T)`` underflows beyond r ≈ 103 T in
+    float32), as the draws would then silently take items of no chance."""
+    temperature = positive_number(config, temperature_key)
+    weights = rank_weights(n, temperature)
+    chances = int((weights > 0).sum())
+    if chances < draws:
+        raise ConfigError(f"{temperature_key}: {temperature} gives {chances} of the top {n} ranks a chance "
+                          f"(exp(-r/T) underflows), fewer than {draws_key}={draws} draws; raise {temperature_key} "
+                          f"to at least {draws / 100:g} or lower {draws_key}")
+    return weights
+
+
 def sample_positions(weights, k, rows):
     """``[rows, k]`` positions drawn without replacement with probability ∝ ``weights``
     (``[n]`` shared by the rows, or ``[rows, n]``), sorted: the items keep the teacher's order."""

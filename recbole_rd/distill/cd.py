@@ -12,7 +12,7 @@ from recbole_rd.distill.base import (
     number,
     positive_int,
     positive_number,
-    rank_weights,
+    drawable_rank_weights,
     sample_positions,
     weight,
 )
@@ -42,7 +42,7 @@ class CD(DistillMethod):
 
     ``cd_sampling: teacher`` draws rank r (the teacher's, 1-based) with probability
     ``∝ exp(-r / cd_T)``. ``cd_sampling: student`` uses the same weights on the student's ranking
-    of those N items, re-ranked every ``cd_every`` epochs (exact ranks, as DCD): rank r is then
+    of those N items, re-ranked every ``cd_every`` epochs (ranked among themselves): rank r is then
     the item's place among the N in the student's order, so the items the student ranks highest
     are drawn most and the teacher's soft labels correct them.
 
@@ -61,7 +61,8 @@ class CD(DistillMethod):
         self.samples = capped_int(config, "cd_samples", self.N)
         self.tau = positive_number(config, "cd_tau")
         self.shift = number(config, "cd_shift")
-        self.register_buffer("rank_weights", rank_weights(self.N, positive_number(config, "cd_T")), persistent=False)
+        self.register_buffer("rank_weights", drawable_rank_weights(config, "cd_T", self.N, "cd_samples", self.samples),
+                             persistent=False)
         self.sampling = config["cd_sampling"]
         check_key("cd_sampling", self.sampling, self.sampling in SAMPLINGS, " or ".join(SAMPLINGS))
         self.every = positive_int(config, "cd_every")

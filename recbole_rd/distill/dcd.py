@@ -31,7 +31,7 @@ def count_above(scores, values, cap=None):
     (a partial selection, several times faster than sorting all ``n``)."""
     if cap is None or 2 * cap >= scores.size(1):
         counts = scores.size(1) - torch.searchsorted(scores.sort(dim=1).values, values.contiguous(), right=True)
-        return counts if cap is None else counts.clamp(max=cap)
+        return counts if cap is None else counts.clamp(max=min(cap, scores.size(1)))  # a cap of any size
     # every score above a value at or over the cap-th largest score is among the top cap
     ascending = scores.topk(cap, dim=1, sorted=False).values.sort(dim=1).values
     return cap - torch.searchsorted(ascending, values.contiguous(), right=True)
@@ -44,8 +44,9 @@ def student_ranks(student, dataset, ids, device, target_field, chunk_size=None, 
     (at most ``cap``: :func:`count_above`); with ``among``, ranks among the ``ids`` themselves
     (the same order, ties alike, without sorting all items).
 
-    Scored in chunks of rows (memory: one chunk of scores and its sorted copy); in DDP mode
-    each rank ranks its shard and the shards are gathered, so every rank has all ranks."""
+    Scored in chunks of rows (memory: one chunk of scores and its sorted top ``cap``, or sorted
+    copy); in DDP mode each rank ranks its shard and the shards are gathered, so every rank has
+    all ranks."""
     n = len(dataset)
     first, stop = distributed.shard(n)
     ranks = torch.empty(stop - first, ids.size(1), dtype=torch.int32)

@@ -7,8 +7,7 @@ from recbole_rd.distill.base import (
     DistillMethod,
     TeacherNeed,
     positive_int,
-    positive_number,
-    rank_weights,
+    drawable_rank_weights,
     sample_positions,
     weight,
 )
@@ -58,7 +57,8 @@ class RRD(DistillMethod):
         self.N = capped_int(config, "rrd_N", n_items - 3)
         self.K = capped_int(config, "rrd_K", self.N)
         self.target_field = config["ITEM_ID_FIELD"]
-        self.register_buffer("rank_weights", rank_weights(self.N, positive_number(config, "rrd_T")), persistent=False)
+        self.register_buffer("rank_weights", drawable_rank_weights(config, "rrd_T", self.N, "rrd_K", self.K),
+                             persistent=False)
 
     def teacher_need(self):
         return TeacherNeed(self.N)

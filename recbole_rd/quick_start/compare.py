@@ -31,6 +31,7 @@ seeds run in separate processes merge into one table.
 
 import csv
 import io
+import numbers
 import statistics
 import time
 from collections import defaultdict
@@ -183,11 +184,8 @@ def plan_rows(config, base_model, teacher_model, methods, baselines, given=None)
             Row(f"{base_model}-S", "student", derived_config(config, model=base_model), "student")]
     rows += [Row(f"{base_model}-{suffix}", "distilled", derived_config(config, **overrides), name)
              for suffix, name, overrides in methods]
-    if teacher_name in baselines:
-        getLogger().warning(f"baselines: {teacher_name} left out: it is this comparison's teacher, "
-                            f"row {teacher_name}-T")
-    rows += [Row(name, "baseline", comparison_config(name, config), name)
-             for name in dict.fromkeys(baselines) if name != teacher_name]
+    # a baseline of the teacher's architecture stays: RecBole's model at its own size and defaults
+    rows += [Row(name, "baseline", comparison_config(name, config), name) for name in dict.fromkeys(baselines)]
     return rows
 
 
@@ -551,7 +549,10 @@ def compare(base_model, dataset, config_file_list=None, config_dict=None, baseli
     row is kept under ``<stem>-rows/``; ``resume``: reuse those still valid (see the module's docstring).
     """
     methods = parse_distill_methods(distill_methods)  # before any training
-    seeds = list(seeds)
+    seeds = [seeds] if isinstance(seeds, (str, numbers.Integral)) else list(seeds)
+    if not all(isinstance(seed, numbers.Integral) for seed in seeds):
+        raise ConfigError(f"seeds: {seeds!r} is invalid; allowed: integers, e.g. seeds=[2020, 2021] "
+                          f"(--seeds=2020,2021 on the command line)")
     repeated = sorted({seed for seed in seeds if seeds.count(seed) > 1})
     if repeated or not seeds:
         raise ConfigError(f"seeds: {', '.join(map(str, repeated)) + ' given more than once' if repeated else 'none given'};"

@@ -4,8 +4,9 @@
         --params_file=properties/hyper/CaserRD.hyper --algo=random --max_evals=20
 
 For a distilled student without ``teacher_checkpoint`` the teacher is trained once,
-before the search, and shared by every trial. A trial whose training diverges (NaN loss) is
-reported as failed and the search goes on. Results go to ``--output_file``.
+before the search, and shared by every trial. A trial whose training diverges (NaN loss) or
+whose values are refused is reported as failed and the search goes on. Results go to
+``--output_file``, also when the search ends on an error.
 """
 
 import argparse
@@ -16,7 +17,7 @@ from recbole.trainer import HyperTuning
 
 from recbole_rd.quick_start.cli import command_errors, command_line_keys
 from recbole_rd.quick_start.quick_start import ensure_teacher, prepare, run_recbole_rd
-from recbole_rd.utils import ConfigError, TrainingDiverged, get_model
+from recbole_rd.utils import ConfigError, get_model
 
 
 def objective(model, dataset, base_config):
@@ -31,24 +32,39 @@ def objective(model, dataset, base_config):
 
 
 class Search(HyperTuning):
-    """RecBole's HyperTuning, but a diverged trial is recorded as failed instead of ending the search."""
+    """RecBole's HyperTuning, but a trial that diverges (NaN loss) or whose values are refused
+    (:class:`ConfigError`, e.g. a combination the method does not allow) is recorded as failed and
+    the search goes on; failed trials do not count towards early stopping."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.failed = {}  # params -> why the trial failed
+        self.early_stop_fn = finished_trials_only(self.early_stop_fn)
 
     def trial(self, params):
         import hyperopt
 
         try:
             return super().trial(params)
-        except TrainingDiverged as err:
+        except ConfigError as err:  # TrainingDiverged included
             getLogger().warning(f"trial {self.params2str(params)} failed: {err}")
             self.failed[self.params2str(params)] = str(err)
             self.params2result[self.params2str(params)] = {"best_valid_result": {"failed": str(err)},
                                                            "test_result": {}}
-            # a finite loss: hyperopt's early stopping reads it (inf would make every later trial "no progress")
             return {"loss": sys.float_info.max, "status": hyperopt.STATUS_FAIL}
+
+
+def finished_trials_only(stop_fn):
+    """hyperopt's early stopping ``stop_fn`` fed with finished trials only: a failed trial is no
+    sign that the search stopped improving (RecBole's ``no_progress_loss`` would count it)."""
+    import hyperopt
+
+    def stop(trials, *state):
+        if trials.trials[-1]["result"]["status"] == hyperopt.STATUS_FAIL:
+            return False, list(state)
+        return stop_fn(trials, *state)
+
+    return stop
 
 
 def check_not_on_command_line(searched, argv):
@@ -77,10 +93,12 @@ def tune(model, dataset, params_file, config_file_list=None, config_dict=None, a
         search.run()
     except AllTrialsFailed:
         pass  # said below, after what was tried is written
-    if output_file:
-        search.export_result(output_file=output_file)
+    finally:  # whatever ends the search (an error, Ctrl-C), the finished trials are written
+        if output_file and search.params2result:
+            search.export_result(output_file=output_file)
     if search.best_params is None:
-        raise TrainingDiverged(f"no trial finished: {'; '.join(sorted(set(search.failed.values())))}")
+        raise ConfigError(f"no trial finished ({len(search.failed)} failed): "
+                               f"{'; '.join(sorted(set(search.failed.values())))}")
     return search
 
 
