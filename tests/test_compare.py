@@ -146,6 +146,7 @@ def test_sasrec_baseline_gets_the_same_epoch_budget_and_its_own_batch_size(tiny,
     assert {u["MAX_ITEM_LIST_LENGTH"] for u in used.values()} == {5}  # one window for every row
     assert len({u["valid_metric"] for u in used.values()}) == 1 and {u["seed"] for u in used.values()} == {3}
     assert {u["epochs"] for label, u in used.items() if label != "Caser-S"} == {2}
+    assert [label for label, u in used.items() if "distill_method" in u or "weighting" in u] == ["Caser-RD"]
     assert "| SASRec | " in (tiny / "results" / "tiny-Caser-compare.md").read_text()
 
 

@@ -123,8 +123,11 @@ def method_names():
     return names
 
 
-def trained_with_keys():
-    """:data:`TRAINED_WITH` and the variant key of every method (``weighting``, ``cd_sampling``)."""
+def trained_with_keys(role):
+    """:data:`TRAINED_WITH` of a row with ``role``: a distilled row's include the variant key of
+    every method (``weighting``, ``cd_sampling``); T, S and the baselines distil nothing."""
+    if role != "distilled":
+        return tuple(key for key in TRAINED_WITH if key != "distill_method")
     variant_keys = sorted({cls.variant_key for cls in method_names().values() if cls.variant_key})
     return TRAINED_WITH + tuple(variant_keys)
 
@@ -265,7 +268,7 @@ def row_result(row, result, loader, test):
     add_test_figures(row, trainer.model, result, test)
     result["epochs_run"] = len(trainer.train_loss_dict)
     result["batch_size"] = loader.step
-    result["trained_with"] = {key: plain_data(row.config[key]) for key in trained_with_keys()
+    result["trained_with"] = {key: plain_data(row.config[key]) for key in trained_with_keys(row.role)
                               if row.config[key] is not None}
     return result
 
@@ -321,7 +324,7 @@ def given_teacher_result(given, test):
               "checkpoint": row.config["teacher_checkpoint"], "epochs_run": None,
               "test_result": trainer.evaluate(test, load_best_model=False),
               "batch_size": trained.get("train_batch_size"),
-              "trained_with": {k: trained[k] for k in trained_with_keys() if trained.get(k) is not None}}
+              "trained_with": {k: trained[k] for k in trained_with_keys(row.role) if trained.get(k) is not None}}
     return add_test_figures(row, model, result, test)
 
 
