@@ -204,6 +204,16 @@ def test_an_override_contradicting_a_row_name_is_refused_before_training(tiny, o
     assert not list(tiny.rglob("*.pth")) and not (tiny / "results").exists()  # nothing trained
 
 
+@pytest.mark.parametrize("methods, config, same", [("rd,rd-hybrid", {}, "Caser-RD and Caser-RD-hybrid"),
+                                                  ("cd-student,cd", {"cd_sampling": "student"},
+                                                   "Caser-CD-student and Caser-CD")])
+def test_two_rows_that_are_one_run_are_refused_before_training(tiny, methods, config, same):
+    with pytest.raises(ConfigError, match=f"^rows {same} are one run \\(every setting equal\\); drop one"):
+        compare("Caser", "tiny", config_dict=tiny_config_dict(tiny, **config), distill_methods=methods,
+                results_dir=tiny / "results", progress=lambda message: None)
+    assert not list(tiny.rglob("*.pth")) and not (tiny / "results").exists()  # nothing trained
+
+
 def test_method_names_become_rows_with_their_config():
     assert parse_distill_methods("rd, rd-position,rd") == [
         ("RD", "rd", {"distill_method": "rd"}),

@@ -165,6 +165,18 @@ def check_methods_kept(rows):
                                   f"{value}); drop that override, or name the method in --distill_methods")
 
 
+def check_rows_differ(rows):
+    """Refuse two distilled rows that are one run (``rd`` beside ``rd-hybrid``, RD's default, or
+    ``cd`` beside ``cd-student`` under a global ``--cd_sampling=student``): it would be trained twice
+    and one of them labelled as what it is not."""
+    distilled = [row for row in rows if row.role == "distilled"]
+    for i, row in enumerate(distilled):
+        for earlier in distilled[:i]:
+            if row.config.final_config_dict == earlier.config.final_config_dict:
+                raise ConfigError(f"rows {earlier.label} and {row.label} are one run (every setting equal); "
+                                  f"drop one from --distill_methods")
+
+
 def check_negatives(rows):
     """Refuse a baseline trained with BPR (per-row overrides applied): RecBole's models need sampled
     negatives for it, and the comparison shares one training split without them."""
@@ -343,6 +355,7 @@ def train_all(base_model, seed, dataset, config_file_list, config_dict, baseline
                               f"not trained here, so its settings cannot change; drop the {row.label} overrides")
         row.config.final_config_dict.update(keys)
     check_methods_kept(rows)
+    check_rows_differ(rows)
     check_negatives(rows)
     for row in rows:
         if row.role == "distilled":  # every distilled row's keys, before any training
