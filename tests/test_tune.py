@@ -135,6 +135,23 @@ def test_an_error_that_ends_the_search_keeps_the_finished_trials(tmp_path, monke
     assert out.read_text() == f"alpha:{ran[0]}\nValid result:\nndcg@10 : 0.25\nTest result:\nndcg@10 : 0.5\n\n"
 
 
+def test_a_teacher_that_cannot_serve_is_refused_once_before_any_trial(tiny, tmp_path, monkeypatch):
+    """Refused in every trial instead, it would fail the whole search one trial at a time."""
+    pytest.importorskip("hyperopt")
+    from recbole_rd.utils import RecBoleRDError
+
+    monkeypatch.setattr("sys.argv", ["tune"])
+    ran = fake_trials(monkeypatch)
+    teacher = tmp_path / "teacher.pth"
+    teacher.write_bytes(b"not a checkpoint")
+    space = tmp_path / "space.hyper"
+    space.write_text("alpha choice [0.5,2.0]\n")
+    with pytest.raises(RecBoleRDError, match="teacher.pth is truncated or corrupt"):
+        tune("CaserRD", "tiny", str(space), config_dict=tiny_config_dict(tiny, teacher_checkpoint=str(teacher)),
+             max_evals=2)
+    assert ran == []
+
+
 def test_a_searched_key_on_the_command_line_is_refused_before_training(tiny, tmp_path, monkeypatch):
     pytest.importorskip("hyperopt")
     from recbole_rd.utils import ConfigError
