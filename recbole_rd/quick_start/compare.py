@@ -69,9 +69,9 @@ SHARED_KEYS = ("seed", "reproducibility", "MAX_ITEM_LIST_LENGTH", "eval_protocol
                "metrics", "topk", "metric_decimal_place", "eval_batch_size", "checkpoint_dir",
                "gpu_id", "use_gpu", "show_progress", "state")
 NOT_PER_ROW = SHARED_KEYS + ("model", "dataset", "data_path")
-# what the table and the provenance say each row was trained with (and each method's variant key)
+# what the table and the provenance say each row was trained with (a distilled row: also its method)
 TRAINED_WITH = BUDGET_KEYS + ("train_batch_size", "learning_rate", "weight_decay", "loss_type", "seed",
-                              "MAX_ITEM_LIST_LENGTH", "distill_method", "teacher_checkpoint")
+                              "MAX_ITEM_LIST_LENGTH", "teacher_checkpoint")
 NOT_TRAINED = "not trained here"  # the epochs of a teacher given by its checkpoint
 
 
@@ -124,12 +124,12 @@ def method_names():
 
 
 def trained_with_keys(role):
-    """:data:`TRAINED_WITH` of a row with ``role``: a distilled row's include the variant key of
-    every method (``weighting``, ``cd_sampling``); T, S and the baselines distil nothing."""
+    """:data:`TRAINED_WITH` of a row with ``role``; a distilled row's add ``distill_method`` and the
+    variant key of every method (``weighting``, ``cd_sampling``): T, S and the baselines distil nothing."""
     if role != "distilled":
-        return tuple(key for key in TRAINED_WITH if key != "distill_method")
+        return TRAINED_WITH
     variant_keys = sorted({cls.variant_key for cls in method_names().values() if cls.variant_key})
-    return TRAINED_WITH + tuple(variant_keys)
+    return TRAINED_WITH + ("distill_method", *variant_keys)
 
 
 def parse_distill_methods(spec):

@@ -102,7 +102,7 @@ def tune(model, dataset, params_file, config_file_list=None, config_dict=None, a
             search.export_result(output_file=output_file)
     if search.best_params is None:
         raise ConfigError(f"no trial finished ({len(search.failed)} failed): "
-                               f"{'; '.join(sorted(set(search.failed.values())))}")
+                          f"{'; '.join(sorted(set(search.failed.values())))}")
     return search
 
 
