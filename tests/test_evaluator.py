@@ -180,3 +180,27 @@ def test_topk_alone_moves_the_default_valid_metric_to_the_nearest_cut_off(tiny, 
     config, *_ = prepare("Caser", "tiny", config_dict=tiny_config_dict(tiny, eval_protocol="paper",
                                                                          metrics=["Recall"], topk=[20]))
     assert config["valid_metric"] == "recall@20"  # no NDCG computed: the first key
+
+
+def test_excluded_items_are_never_hits_when_k_exceeds_the_retrievable_items():
+    """Items 0..5. Row 0 can retrieve only 1, 2, 4 (in that order) and its period holds {2, 3},
+    3 excluded (seen before); row 1 can retrieve only 4 and holds {4, 5}, 5 excluded. The
+    cut-offs 6 and 10 reach past every retrievable item into the -inf ones, which never count."""
+    inf = torch.inf
+    scores = torch.tensor([[-inf, 3.0, 2.0, -inf, 1.0, -inf],
+                           [-inf, -inf, -inf, -inf, 5.0, -inf]])
+    relevant = torch.zeros(2, 6, dtype=torch.bool)
+    relevant[0, [2, 3]] = True
+    relevant[1, [4, 5]] = True
+    values = ranking_metrics(scores, relevant, EvalSettings(ALL_METRICS, (6, 10)))
+    hand = {  # one hit each: row 0 at rank 2, row 1 at rank 1; |relevant| = 2 in both rows
+        "precision@6": [1 / 6, 1 / 6], "precision@10": [1 / 10, 1 / 10],
+        "recall@6": [1 / 2, 1 / 2], "recall@10": [1 / 2, 1 / 2],
+        "hit@6": [1, 1], "hit@10": [1, 1],
+        "mrr@6": [1 / 2, 1], "mrr@10": [1 / 2, 1],
+        "ndcg@6": [G3 / (1 + G3), 1 / (1 + G3)], "ndcg@10": [G3 / (1 + G3), 1 / (1 + G3)],
+        "map": [(1 / 2) / 2, (1 / 1) / 2],
+    }
+    assert list(values) == list(hand)
+    for key, expected in hand.items():
+        assert values[key].tolist() == pytest.approx(expected), key

@@ -3,6 +3,7 @@ from collections import defaultdict
 
 import pytest
 import torch
+from torch import nn
 
 from conftest import tiny_config_dict
 from test_models import fossil_brute_force
@@ -144,3 +145,42 @@ def test_fossil_ranks_each_period_with_everything_before_it(tmp_path):
     # and the validation item does change the test scores (training history alone: other numbers)
     with torch.no_grad():
         assert not torch.allclose(model.full_sort_predict(next(iter(test))[0]), scores)
+
+
+class ItemScores(nn.Module):
+    """Every user gets the same score per item: ``table[item]``."""
+
+    def __init__(self, table):
+        super().__init__()
+        self.register_buffer("table", table)
+
+    def full_sort_predict(self, interaction):
+        return self.table.repeat(len(interaction), 1)
+
+
+def test_users_with_an_empty_validation_period_are_not_evaluated_in_it(tmp_path):
+    """70/10/20 split of n check-ins: train = first floor(0.7 n), validation = up to floor(0.8 n).
+    u1 (10 items): train a1-a7, validation a8, test a9-a10. u2 (6): train b1-b4, validation
+    empty (floor 4.2 = floor 4.8 = 4), test b5-b6. u3 (3): train c1-c2, validation empty
+    (floor 2.1 = floor 2.4 = 2), test c3. Only u1 is ranked in the validation period."""
+    sequences = {"u1": [f"a{i}" for i in range(1, 11)], "u2": [f"b{i}" for i in range(1, 7)],
+                 "u3": [f"c{i}" for i in range(1, 4)]}
+    path = tmp_path / "dataset" / "short" / "short.inter"
+    path.parent.mkdir(parents=True)
+    path.write_text("user_id:token\titem_id:token\ttimestamp:float\n" + "".join(
+        f"{user}\t{item}\t{time}\n" for user, items in sequences.items() for time, item in enumerate(items)))
+    config, train, valid, test = prepare("Caser", "short", config_dict=tiny_config_dict(
+        tmp_path, eval_protocol="paper"))
+    dataset = train._dataset
+    users = lambda period: [dataset.id2token("user_id", u) for u in period.users.tolist()]  # noqa: E731
+    assert users(valid) == ["u1"]
+    assert sorted(users(test)) == ["u1", "u2", "u3"]
+    # u1's validation period: a8 best of its unseen items -> P@k = 1/k, nDCG@k = 1, MAP = 1
+    table = torch.zeros(dataset.item_num)
+    table[int(dataset.token2id("item_id", "a8"))] = 10.0
+    per_user = valid.evaluate(ItemScores(table), "cpu", per_user=True)
+    assert {key: v.tolist() for key, v in per_user.items()} == {
+        "precision@3": [pytest.approx(1 / 3)], "precision@5": [pytest.approx(1 / 5)],
+        "precision@10": [pytest.approx(1 / 10)], "ndcg@3": [1.0], "ndcg@5": [1.0], "ndcg@10": [1.0], "map": [1.0]}
+    averaged = valid.evaluate(ItemScores(table), "cpu")
+    assert (averaged["precision@3"], averaged["ndcg@10"], averaged["map"]) == (0.3333, 1.0, 1.0)

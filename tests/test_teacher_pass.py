@@ -2,11 +2,13 @@
 
 import torch
 
+from recbole_rd.checkpoint import dataset_fingerprint
 from recbole_rd.distill import teacher as teacher_pass
+from recbole_rd.distill.base import TeacherNeed
 from recbole_rd.quick_start import prepare
 from recbole_rd.utils import get_model
 
-from conftest import tiny_config_dict
+from conftest import CountingTeacher, tiny_config_dict
 
 
 def sasrec_teacher(tiny):
@@ -38,3 +40,29 @@ def test_a_teacher_that_does_not_score_by_item_embedding_has_no_block_scorer(tin
     model.full_sort_predict = lambda interaction: torch.zeros(len(interaction), model.n_items)
     assert teacher_pass.block_scorer(model) is None
     assert teacher_pass.items_per_block(model, model.n_items, 64, 10) == model.n_items
+
+
+def test_training_sets_with_the_same_mappings_but_other_instances_do_not_share_a_cache(tiny_data, tiny):
+    """The cache key covers the training instances, not only the id mappings: the first and
+    the second half of the training rows (same size, same mappings) get their own top-N."""
+    _, train, _, _ = tiny_data
+    dataset = train._dataset
+    half = len(dataset) // 2
+    first = dataset.copy(dataset.inter_feat[:half])
+    second = dataset.copy(dataset.inter_feat[half:2 * half])
+    assert dataset_fingerprint(first) == dataset_fingerprint(second) and len(first) == len(second)
+    teacher_file = tiny / "teacher.pth"
+    teacher_file.write_bytes(b"a teacher")
+    need = TeacherNeed(5)
+    key = teacher_pass.topk_cache_key(teacher_file, first, need)
+    assert key == teacher_pass.topk_cache_key(teacher_file, dataset.copy(dataset.inter_feat[:half]), need)
+    assert key != teacher_pass.topk_cache_key(teacher_file, second, need)
+    teacher, cache = CountingTeacher(dataset.item_num), tiny / "cache"
+    ranking1, file1 = teacher_pass.teacher_ranking_cached(teacher, teacher_file, first, need, "cpu", cache)
+    calls = teacher.calls
+    ranking2, file2 = teacher_pass.teacher_ranking_cached(teacher, teacher_file, second, need, "cpu", cache)
+    assert file2 != file1 and teacher.calls > calls  # computed, not read from the first one's file
+    assert torch.equal(ranking2.ids, teacher_pass.teacher_topk(teacher, second, 5, "cpu"))
+    assert not torch.equal(ranking1.ids, ranking2.ids)  # targets differ, so do the top-5 lists
+    again, file3 = teacher_pass.teacher_ranking_cached(teacher, teacher_file, first, need, "cpu", cache)
+    assert file3 == file1 and torch.equal(again.ids, ranking1.ids)

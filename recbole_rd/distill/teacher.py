@@ -217,11 +217,6 @@ def sharded_teacher_ranking(teacher, dataset, need, device, show_progress=False)
     return ranking
 
 
-def sharded_teacher_topk(teacher, dataset, K, device):
-    """The ids of :func:`sharded_teacher_ranking` for a top-K."""
-    return sharded_teacher_ranking(teacher, dataset, TeacherNeed(K), device).ids
-
-
 def file_sha256(path):
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -291,4 +286,4 @@ def teacher_topk_cached(teacher, teacher_path, dataset, K, device, cache_dir):
 
 
 __all__ = ["derived_config", "load_teacher", "TeacherRanking", "scored_chunks", "teacher_ranking", "teacher_topk",
-           "sharded_teacher_ranking", "sharded_teacher_topk", "teacher_ranking_cached", "teacher_topk_cached"]
+           "sharded_teacher_ranking", "teacher_ranking_cached", "teacher_topk_cached"]

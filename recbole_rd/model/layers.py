@@ -1,13 +1,11 @@
 """Tensor helpers shared by the paper's models: activations and windows.
 
 The user histories (``UserHistory``) and CSR helpers live in :mod:`recbole_rd.sparse`,
-where the data split and the evaluator use them too; they are re-exported here.
+where the data split and the evaluator use them too.
 """
 
 import torch
 from torch import nn
-
-from recbole_rd.sparse import UserHistory, pair_csr, ragged_rows  # noqa: F401
 
 ACTIVATIONS = {
     "iden": nn.Identity,

@@ -30,7 +30,8 @@ class DistillTrainer(SafeTrainer):
         missing = [name for name in STUDENT_INTERFACE if not hasattr(model, name)]
         if missing:
             raise ConfigError(f"model: {type(model).__name__} cannot be a distilled student (it lacks "
-                              f"{', '.join(missing)}); use CaserRD or FossilRD")
+                              f"{', '.join(missing)}); use a student model: CaserRD, FossilRD or any RecBole "
+                              f"sequential model with the suffix RD (SASRecRD, GRU4RecRD, ...)")
         self.method = build_method(config, model.n_items).to(self.device)
         self.teacher = self.teacher_ranking = None
 
