@@ -15,7 +15,14 @@ Writes under ``results_dir``, with stem ``<dataset>-<model>-compare``: ``.md`` (
 provenance header), ``.csv`` (full precision, mean and std in separate columns), ``.png``
 (accuracy against parameters and against top-10 time), ``-significance.{md,csv}`` (paired
 t-tests over users of each distilled row against S and T) and ``-provenance.json`` (command
-line, configurations, versions, git commit, device, seeds).
+line, configurations, versions, git commit, device, seeds). Under the table on the console: each
+distilled row's verdict against S and T (:mod:`recbole_rd.quick_start.verdict`) and warnings when the
+budget was clearly too small.
+
+Top-10 times are measured side by side: once a seed's rows are all trained (or reused), each row's best
+checkpoint is loaded and the rows are timed in turn, in this process, over :data:`TIMING_ROUNDS`
+interleaved rounds (T, S, ..., T, S, ...), each row's best round kept (:func:`time_side_by_side`); a
+row whose checkpoint is gone keeps the time measured alone when it was trained, marked in the table.
 The paper's protocol (``eval_protocol: paper``) is the default here.
 
 With ``--teacher_checkpoint=saved/X.pth`` the T row is that checkpoint, not trained: loaded safely
@@ -41,6 +48,7 @@ from pathlib import Path
 
 import torch
 from recbole.data.utils import get_dataloader
+from recbole.utils import ModelType
 
 from recbole_rd.data.paper_protocol import PeriodEvalData
 from recbole_rd.distill.base import build_method
@@ -57,9 +65,10 @@ from recbole_rd.quick_start.quick_start import (
     train_and_test,
 )
 from recbole_rd.quick_start.row_store import RowStore
+from recbole_rd.quick_start.verdict import budget_warnings, headline_metrics, verdict_report
 from recbole_rd.ranking import top_k
 from recbole_rd.trainer import get_trainer
-from recbole_rd.utils import RECBOLE_PREFIX, ConfigError, atomic_write, get_model
+from recbole_rd.utils import RECBOLE_PREFIX, ConfigError, RecBoleRDError, atomic_write, get_model
 
 # the same for every row unless overridden per row: training budget and early stopping
 BUDGET_KEYS = ("epochs", "stopping_step", "eval_step", "valid_metric", "valid_metric_bigger")
@@ -73,6 +82,8 @@ NOT_PER_ROW = SHARED_KEYS + ("model", "dataset", "data_path")
 TRAINED_WITH = BUDGET_KEYS + ("train_batch_size", "learning_rate", "weight_decay", "loss_type", "seed",
                               "MAX_ITEM_LIST_LENGTH", "teacher_checkpoint")
 NOT_TRAINED = "not trained here"  # the epochs of a teacher given by its checkpoint
+TIMING_ROUNDS = 3  # interleaved rounds of side-by-side top-10 timing
+SIDE_BY_SIDE, WHEN_TRAINED = "side by side", "when trained"  # how a row's top-10 time was measured
 
 
 @dataclass
@@ -107,6 +118,39 @@ def time_topk_lists(model, eval_data, k=10, repeats=3):
             torch.cuda.synchronize()
         best = min(best, time.perf_counter() - start)
     return best
+
+
+def timed_model(row, result, train):
+    """``row``'s model for timing: its best checkpoint (``result['checkpoint']``) loaded on the training
+    split's dataset (:func:`load_teacher`: checked, frozen, in eval mode); None when it is gone or no
+    longer loads."""
+    path = result.get("checkpoint")
+    if not path or not Path(path).is_file():
+        getLogger().warning(f"{row.label}: its checkpoint {path} is gone; its top-10 time is the one "
+                            f"measured alone when it was trained")
+        return None
+    try:
+        return load_teacher(row.config, train._dataset, path)[0]
+    except RecBoleRDError as err:
+        getLogger().warning(f"{row.label}: {err}; its top-10 time is the one measured alone when it was trained")
+        return None
+
+
+def time_side_by_side(rows, results, train, test, rounds=TIMING_ROUNDS):
+    """Time the top-10 lists of every row of one seed in turn, in this process: each row's best
+    checkpoint loaded, then ``rounds`` interleaved rounds (T, S, ..., T, S, ...); each row's best round
+    becomes its ``topk_seconds`` (``time_measured``: :data:`SIDE_BY_SIDE`). A row whose checkpoint is
+    gone keeps the time measured when it was trained (:data:`WHEN_TRAINED`)."""
+    models = {row.label: timed_model(row, results[row.label], train) for row in rows}
+    seconds = defaultdict(list)
+    for _ in range(rounds):
+        for label, model in models.items():
+            if model is not None:
+                seconds[label].append(time_topk_lists(model, test, repeats=1))
+    for label in models:
+        results[label]["time_measured"] = SIDE_BY_SIDE if seconds[label] else WHEN_TRAINED
+        if seconds[label]:
+            results[label]["topk_seconds"] = min(seconds[label])
 
 
 # ---- which rows, with which configuration ----
@@ -263,8 +307,9 @@ def train_loader(config, train):
 
 def add_test_figures(row, model, result, test):
     """Add what the comparison measures of every row's tested ``model`` to ``result`` (which holds
-    its ``test_result``): top-10 timing and the metrics (per user where the split gives them)."""
-    result["topk_seconds"] = time_topk_lists(model, test)
+    its ``test_result``): top-10 timing and the metrics (per user where the split gives them). The time
+    is measured alone, once: :func:`time_side_by_side` replaces it, unless the checkpoint is gone by then."""
+    result["topk_seconds"] = time_topk_lists(model, test, repeats=1)
     if isinstance(test, PeriodEvalData):  # per-user values: significance, and metrics at full precision
         result["per_user"] = test.evaluate(model, row.config["device"], per_user=True)
         result["metrics"] = {m: float(v.double().mean()) for m, v in result["per_user"].items()}
@@ -342,7 +387,7 @@ def given_teacher_result(given, test):
 
 def train_all(base_model, seed, dataset, config_file_list, config_dict, baselines, progress,
               methods=None, teacher_model=None, model_overrides=None, rows_folder=None, resume=False):
-    """``(rows, results by label, base config)`` of one seed: every row trained and tested on one split
+    """``(rows, results by label, base config, train, test)`` of one seed: every row trained and tested on one split
     (the teacher given by ``teacher_checkpoint``, when set: loaded and checked first, then tested).
     Each finished row is kept under ``rows_folder`` (:class:`RowStore`; reused with ``resume``)."""
     config, train, valid, test = prepare(f"{base_model}RD", dataset, config_file_list, {**config_dict, "seed": seed})
@@ -386,7 +431,7 @@ def train_all(base_model, seed, dataset, config_file_list, config_dict, baseline
                 store.save(described, trained)
         if row.role == "teacher":
             student["teacher_checkpoint"] = results[row.label]["checkpoint"]
-    return rows, results, config, test
+    return rows, results, config, train, test
 
 
 # ---- summaries ----
@@ -425,6 +470,8 @@ def summarise(runs, rows):
         out["top10_lists_s"], out["top10_lists_s_std"] = _mean_std([run[row.label]["topk_seconds"] for run in runs])
         out["time_vs_teacher"] = out["top10_lists_s"] / teacher_seconds
         out["epochs_run_best"] = epochs_run_best([run[row.label] for run in runs])
+        measured = {run[row.label].get("time_measured", WHEN_TRAINED) for run in runs}
+        out["time_measured"] = measured.pop() if len(measured) == 1 else "mixed"
         table.append(out)
     return table
 
@@ -478,9 +525,23 @@ def display_columns(metrics):
         "epochs run/best (max)": lambda r: r["epochs_run_best"] + ("" if r["epochs"] is None else f" ({r['epochs']})"),
     }
     columns.update({metric: (lambda r, m=metric: _value(r, m)) for metric in metrics})
-    columns["top-10 lists, s"] = lambda r: _value(r, "top10_lists_s", 3)
+    columns["top-10 lists, s"] = lambda r: _value(r, "top10_lists_s", 3) + timing_mark(r)
     columns["time vs T"] = lambda r: f"{r['time_vs_teacher']:.2f}"
     return columns
+
+
+def timing_mark(row):
+    """`` †`` after a top-10 time not (or not for every seed) measured side by side."""
+    return "" if row.get("time_measured", SIDE_BY_SIDE) == SIDE_BY_SIDE else " †"
+
+
+def timing_note(table):
+    """The line saying how the top-10 times of ``table`` were measured."""
+    note = (f"Top-10 times: measured side by side at the end of each seed's training, in this one process "
+            f"(each row's best checkpoint, {TIMING_ROUNDS} interleaved rounds, best round kept)")
+    if any(timing_mark(row) for row in table):
+        note += "; † measured alone when the row was trained (its checkpoint is gone)"
+    return note + "."
 
 
 SIGNIFICANCE_COLUMNS = {
@@ -519,7 +580,7 @@ def write_results(stem, table, tests, record, title, n_test_users, metrics):
     written = [write_provenance(record, f"{stem}-provenance.json")]
     write_csv(table, f"{stem}.csv")
     md_table = format_table(table, display_columns(metrics))
-    write_text(f"{stem}.md", header(title, record, stem) + md_table + "\n")
+    write_text(f"{stem}.md", header(title, record, stem) + timing_note(table) + "\n\n" + md_table + "\n")
     written += [f"{stem}.md", f"{stem}.csv"]
     if tests:
         write_csv(tests, f"{stem}-significance.csv")
@@ -579,9 +640,12 @@ def compare(base_model, dataset, config_file_list=None, config_dict=None, baseli
     stem = Path(results_dir) / f"{dataset}-{base_model}-compare"
     runs = []
     for seed in seeds:
-        rows, results, config, test = train_all(base_model, seed, dataset, config_file_list, config_dict, baselines,
-                                                progress, methods, teacher_model, model_overrides,
-                                                rows_folder=f"{stem}-rows", resume=resume)
+        rows, results, config, train, test = train_all(base_model, seed, dataset, config_file_list, config_dict,
+                                                       baselines, progress, methods, teacher_model, model_overrides,
+                                                       rows_folder=f"{stem}-rows", resume=resume)
+        progress(f"[seed {seed}] timing the top-10 lists of the {len(rows)} rows side by side "
+                 f"({TIMING_ROUNDS} rounds)")
+        time_side_by_side(rows, results, train, test)
         runs.append(results)
     table = summarise(runs, rows)
     tests = significance(runs, rows) if all("per_user" in r for r in runs[0].values()) else []
@@ -603,5 +667,10 @@ def compare(base_model, dataset, config_file_list=None, config_dict=None, baseli
         title += f", T given ({Path(config['teacher_checkpoint']).name})"
     md_table, written = write_results(stem, table, tests, record, title, n_users(test), metrics)
     progress(md_table)
+    progress(timing_note(table))
+    one_pass = {row.label for row in rows if row.config["MODEL_TYPE"] == ModelType.TRADITIONAL}  # e.g. Pop
+    for line in verdict_report(tests, metrics, config["valid_metric"], len(seeds)) + budget_warnings(
+            table, list(zip(seeds, runs)), headline_metrics(metrics, config["valid_metric"])[0], one_pass):
+        progress(line)
     progress("written: " + ", ".join(map(str, written)))
     return table
