@@ -18,16 +18,13 @@ import numpy as np
 import torch
 from recbole.utils import dataset_arguments, enum_type, evaluation_arguments, general_arguments, training_arguments
 
-from recbole_rd.utils import RECBOLE_PREFIX, RecBoleRDError, atomic_write, get_model
+from recbole_rd.errors import CheckpointError
+from recbole_rd.utils import RECBOLE_PREFIX, atomic_write, get_model
 
 FORMAT = "recbole-rd-checkpoint/1"
 _RUN_KEYS = set(dataset_arguments + evaluation_arguments + general_arguments + training_arguments)
 _RUN_KEYS |= {"device", "local_rank", "single_spec", "MODEL_TYPE", "MODEL_INPUT_TYPE", "eval_type",
               "data_path", "dataset", "valid_neg_sample_args", "test_neg_sample_args", "model"}
-
-
-class CheckpointError(RecBoleRDError, RuntimeError):
-    """A checkpoint is missing, unsafe, corrupt, or made for other data."""
 
 
 _SKIP = object()
@@ -137,11 +134,15 @@ def dataset_fingerprint(dataset):
     }
 
 
+HASHED = ("user_map", "item_map")  # fingerprint entries that are sha256 digests
+
+
 def fingerprint_mismatch(recorded, current):
     """Human-readable list of what differs between two dataset fingerprints."""
     labels = {"dataset": "dataset name", "n_users": "number of users", "n_items": "number of items",
               "user_map": "user-id mapping", "item_map": "item-id mapping"}
-    return [f"{labels[k]}: checkpoint {recorded.get(k)!r} vs current {current[k]!r}"
+    return [f"{labels[k]}: checkpoint {recorded.get(k)!r} vs current {current[k]!r}" if k not in HASHED else
+            f"{labels[k]} differs (sha256\n    checkpoint {recorded.get(k)}\n    current    {current[k]})"
             for k in labels if recorded.get(k) != current[k]]
 
 
@@ -168,12 +169,21 @@ def save_checkpoint(path, model, config, dataset_fp, **training_state):
     atomic_write(path, lambda f: torch.save(state, f))
 
 
+def is_zip_archive(path):
+    """Whether ``path`` starts as a zip archive does (a truncated one too: that is a corrupt checkpoint)."""
+    with open(path, "rb") as file:
+        return file.read(4) == b"PK\x03\x04"
+
+
 def load_checkpoint(path, map_location="cpu"):
     """Load a checkpoint safely; raise :class:`CheckpointError` with the fix on any problem."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}. Check the path, or train the model first "
                               f"(python run_recbole_rd.py --model=... --dataset=...).")
+    if not is_zip_archive(path):  # every torch.save since torch 1.6 writes a zip archive
+        raise CheckpointError(f"{path} is not a checkpoint (not a torch .pth archive, e.g. a data file); "
+                              f"give a .pth file written by recbole_rd (saved/<model>-<dataset>-....pth)")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
@@ -218,7 +228,7 @@ def check_same_data(state, dataset, path, role="checkpoint", fix=TEACHER_DATA_FI
     """Refuse a checkpoint trained on other data, saying what differs and ``fix``."""
     problems = fingerprint_mismatch(state["dataset"], dataset_fingerprint(dataset))
     if problems:
-        raise CheckpointError(f"{role} {path} was trained on different data: " + "; ".join(problems) + ". " + fix)
+        raise CheckpointError(f"{role} {path} was trained on different data:\n  " + "\n  ".join(problems) + "\n" + fix)
 
 
 def check_same_split(state, config, path, role="teacher checkpoint"):

@@ -1,14 +1,21 @@
 """RecBole ``Config`` that resolves this plugin's models and loads its properties."""
 
 import os
+from pathlib import Path
 
+import recbole.config
 import torch
 from recbole.config import Config as RecBoleConfig
 from recbole.utils import ModelType
 
 from recbole_rd import distributed
+from recbole_rd.config_values import check_values
 from recbole_rd.model.abstract_recommender import WindowRecommender
 from recbole_rd.utils import ConfigError, get_model, is_plugin_model, properties_dir
+
+OWN_DATA_NOTE = ("dataset {dataset}: no properties/dataset/{dataset}.yaml, so every column of its files is read "
+                 "and no user or item is filtered out; the paper's cold-start filter is opt-in: "
+                 "--user_inter_num_interval='[10,inf)' --item_inter_num_interval='[10,inf)'")
 
 
 def model_properties_files(model_class, model, props):
@@ -23,6 +30,11 @@ def model_properties_files(model_class, model, props):
     return files + [props / "model" / f"{model}.yaml"]
 
 
+def recbole_dataset_yaml(dataset):
+    """RecBole's own ``properties/dataset/<dataset>.yaml`` (it exists for a few hub datasets)."""
+    return Path(recbole.config.__file__).resolve().parent.parent / "properties" / "dataset" / f"{dataset}.yaml"
+
+
 class Config(RecBoleConfig):
     """RecBole's Config, plus:
 
@@ -33,9 +45,12 @@ class Config(RecBoleConfig):
       (a distilled student loads ``properties/distill.yaml`` and its base model's file
       first; a model class may list its files in ``properties_files`` instead, as the
       students of RecBole models do: the model's RecBole YAML, then ``RecBoleStudent.yaml``);
-    * ``properties/dataset/<dataset>.yaml`` is loaded for every model;
+    * ``properties/dataset/<dataset>.yaml`` is loaded for every model; a dataset described by no
+      YAML (ours or RecBole's), a user's own, loads every column of its files (``load_col: ~``)
+      unless ``load_col`` is given, and is not filtered (:data:`OWN_DATA_NOTE`);
     * a model class with a ``complete_config(final, external)`` class method fills in
       derived keys (a RecBole model's student: its width from ``teacher_embedding_size``);
+    * the numeric keys of :data:`recbole_rd.config_values.VALUE_RULES` are checked (type and range);
     * sequential models with ``loss_type: CE`` get ``train_neg_sample_args: ~``
       unless it is set explicitly (RecBole would refuse the combination);
     * ``MAX_ITEM_LIST_LENGTH`` follows the window ``L`` of this plugin's window models
@@ -61,6 +76,7 @@ class Config(RecBoleConfig):
             files.append(props / "overall.yaml")
             files += model_properties_files(model_class, model, props)
         files.append(props / "dataset" / f"{dataset}.yaml")
+        self.dataset_described = any(path.is_file() for path in (files[-1], recbole_dataset_yaml(dataset)))
         for file in files:
             if os.path.isfile(file):
                 loaded = self._update_internal_config_dict(file) or {}
@@ -71,6 +87,9 @@ class Config(RecBoleConfig):
 
     def _get_final_config_dict(self):
         final = super()._get_final_config_dict()
+        check_values(final)
+        if not self.dataset_described and "load_col" not in self.external_config_dict:
+            final["load_col"] = None  # a user's own dataset: every column of its header (RecBole's meaning of ~)
         if (str(final.get("loss_type")).upper() == "CE" and final["MODEL_TYPE"] == ModelType.SEQUENTIAL
                 and "train_neg_sample_args" not in self.external_config_dict):
             final["train_neg_sample_args"] = None  # RecBole refuses CE with sampled negatives

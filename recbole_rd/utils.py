@@ -4,23 +4,12 @@ import importlib
 import os
 from pathlib import Path
 
-from recbole.utils import get_model as recbole_get_model
+from recbole_rd.errors import ConfigError, RecBoleRDError, TrainingDiverged  # noqa: F401 (their old home)
 
 RECBOLE_PREFIX = "recbole."
 _MODEL_SUBMODULES = ["sequential_recommender", "general_recommender"]
 
 
-class RecBoleRDError(Exception):
-    """Base of this package's own errors: a problem of the user's input (config, data,
-    checkpoint), reported by the command line as one ``error:`` line with exit status 2."""
-
-
-class ConfigError(RecBoleRDError, ValueError):
-    """A configuration value is invalid; the message names the key and the allowed values."""
-
-
-class TrainingDiverged(ConfigError):
-    """The training loss became NaN under these settings (e.g. a learning rate too large)."""
 
 
 def properties_dir():
@@ -54,10 +43,15 @@ def _plugin_model(model_name):
 
 
 def _recbole_model(model_name):
+    """RecBole's own model ``model_name``, or None (never one of ours that RecBole's lookup finds
+    through :mod:`recbole_rd.recbole_registry`)."""
+    from recbole.utils import get_model as recbole_get_model  # imports torch: not before a model is asked for
+
     try:
-        return recbole_get_model(model_name)
-    except (ValueError, ImportError, AttributeError):  # RecBole imports optional libraries while searching
+        model_class = recbole_get_model(model_name)
+    except (ValueError, ImportError, AttributeError, ConfigError):  # RecBole imports optional libraries while searching
         return None
+    return None if is_plugin_model(model_class) else model_class
 
 
 def _recbole_student(model_name):
@@ -67,6 +61,21 @@ def _recbole_student(model_name):
     base_name = model_name[:-len(STUDENT_SUFFIX)]
     base = _recbole_model(base_name) if model_name.endswith(STUDENT_SUFFIX) and base_name else None
     return student_class(base) if base is not None else None
+
+
+def plugin_model(model_name):
+    """This plugin's model ``model_name``: one of its own, or ``<Name>RD`` of a RecBole model; else None."""
+    return _plugin_model(model_name) or _recbole_student(model_name)
+
+
+def unknown_model(model_name):
+    """The ConfigError for a model name nobody defines."""
+    return ConfigError(
+        f"model: unknown model '{model_name}'. This plugin defines "
+        f"{', '.join(plugin_model_names())}; any RecBole model name also works "
+        f"(e.g. SASRec, GRU4Rec, Pop, BPR; 'recbole.Caser' for RecBole's Caser), and "
+        f"<RecBoleModel>RD is the distilled student of a RecBole sequential model (e.g. SASRecRD, GRU4RecRD)."
+    )
 
 
 def get_model(model_name):
@@ -81,13 +90,19 @@ def get_model(model_name):
     else:
         model_class = _plugin_model(model_name) or _recbole_model(model_name) or _recbole_student(model_name)
     if model_class is None:
-        raise ConfigError(
-            f"model: unknown model '{model_name}'. This plugin defines "
-            f"{', '.join(plugin_model_names())}; any RecBole model name also works "
-            f"(e.g. SASRec, GRU4Rec, Pop, BPR; 'recbole.Caser' for RecBole's Caser), and "
-            f"<RecBoleModel>RD is the distilled student of a RecBole sequential model (e.g. SASRecRD, GRU4RecRD)."
-        )
+        raise unknown_model(model_name)
     return model_class
+
+
+def size_key(model_class, config):
+    """The config key of the model's width: the class's ``size_key`` when it declares one, else
+    ``embedding_size`` or ``hidden_size``, whichever ``config`` (a Config or a dict) sets; None for
+    models without one."""
+    declared = getattr(model_class, "size_key", None)
+    if declared:
+        return declared
+    return next((key for key in ("embedding_size", "hidden_size") if key in config and config[key] is not None),
+                None)
 
 
 def is_plugin_model(model_class):

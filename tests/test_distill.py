@@ -168,7 +168,7 @@ def test_sasrec_teacher_distils_into_caser(tiny):
 def test_teacher_from_other_data_is_refused_before_training(tiny):
     path = trained_teacher(tiny)
     write_tiny(tiny, name="other", n_items=120, seed=3)
-    with pytest.raises(CheckpointError, match="different data.*dataset name.*number of items"):
+    with pytest.raises(CheckpointError, match="(?s)different data.*dataset name.*number of items"):
         run_recbole_rd("CaserRD", "other", config_dict=tiny_config_dict(tiny, teacher_checkpoint=path, K=5))
 
 

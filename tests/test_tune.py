@@ -146,7 +146,7 @@ def test_a_teacher_that_cannot_serve_is_refused_once_before_any_trial(tiny, tmp_
     teacher.write_bytes(b"not a checkpoint")
     space = tmp_path / "space.hyper"
     space.write_text("alpha choice [0.5,2.0]\n")
-    with pytest.raises(RecBoleRDError, match="teacher.pth is truncated or corrupt"):
+    with pytest.raises(RecBoleRDError, match="teacher.pth is not a checkpoint"):
         tune("CaserRD", "tiny", str(space), config_dict=tiny_config_dict(tiny, teacher_checkpoint=str(teacher)),
              max_evals=2)
     assert ran == []

@@ -8,23 +8,9 @@ import pandas as pd
 from recbole.utils import ModelType
 
 from recbole_rd.data.sample import SAMPLE_NAME, write_sample
-from recbole_rd.utils import ConfigError, RecBoleRDError
+from recbole_rd.data.sources import missing_dataset_message
+from recbole_rd.errors import ConfigError, DatasetError
 
-HOW_TO_GET = {
-    "foursquare": (
-        "the Foursquare check-ins of Yang et al. (TSMC2014: dataset_TSMC2014_NYC.txt)",
-        "python -m recbole_rd.data.convert tsmc2014 dataset_TSMC2014_NYC.txt --dataset foursquare\n"
-        "  (a 'user item timestamp' table works too: "
-        "python -m recbole_rd.data.convert generic checkins.tsv --dataset foursquare)",
-    ),
-    "gowalla": (
-        "the SNAP Gowalla check-ins (loc-gowalla_totalCheckins.txt)",
-        "python -m recbole_rd.data.convert snap-gowalla loc-gowalla_totalCheckins.txt --dataset gowalla",
-    ),
-    **{hub: (f"RecBole's atomic file {hub}.inter (RecBole dataset hub, RecSysDatasets)",
-             f"put it at dataset/{hub}/{hub}.inter (it is read as is; no conversion needed)")
-       for hub in ("foursquare_NYC", "foursquare_TKY", "gowalla-merged")},
-}
 # RecBole keys whose files are pickles; loading one runs whatever code it holds
 PICKLE_CACHE_KEYS = ("save_dataset", "dataset_save_path", "save_dataloaders", "dataloaders_save_path")
 _TYPE_TO_CLASS = {
@@ -33,25 +19,8 @@ _TYPE_TO_CLASS = {
 }
 
 
-class DatasetError(RecBoleRDError, ValueError):
-    """The dataset is missing or malformed; the message says how to fix it."""
-
-
 def inter_file(config):
     return Path(config["data_path"]) / f"{config['dataset']}.inter"
-
-
-def missing_dataset_message(config):
-    name, path = config["dataset"], inter_file(config)
-    lines = [f"dataset '{name}' not found: {path} does not exist (recbole_rd never downloads data)."]
-    if name in HOW_TO_GET:
-        source, command = HOW_TO_GET[name]
-        lines += [f"Get {source}, then:", f"  {command}"]
-    else:
-        lines += ["Put a RecBole atomic file there (columns user_id:token item_id:token timestamp:float),",
-                  "or convert a raw dump with: python -m recbole_rd.data.convert --help"]
-    lines.append(f"The embedded sample needs nothing: --dataset={SAMPLE_NAME} (or --dataset=ml-100k).")
-    return "\n".join(lines)
 
 
 def check_inter_file(config):
@@ -65,7 +34,7 @@ def check_inter_file(config):
     if not path.is_file() and config["dataset"] == SAMPLE_NAME:
         write_sample(path.parent)
     if not path.is_file():
-        raise DatasetError(missing_dataset_message(config))
+        raise DatasetError(missing_dataset_message(config["dataset"], path))
     with open(path, encoding=config["encoding"] or "utf-8") as f:
         header = f.readline().rstrip("\r\n")
         first = f.readline()
@@ -109,14 +78,20 @@ def sort_by_user_and_time(dataset):
         dataset.inter_feat = feat.sort_values([uid, time], kind="stable", ignore_index=True)
 
 
+def check_dataset(config):
+    """What can be checked of the dataset before it is read: no pickle caches, the ``.inter`` file's
+    presence and header."""
+    refuse_pickle_caches(config)
+    check_inter_file(config)
+
+
 def create_dataset(config):
     """RecBole's ``create_dataset`` without its pickle cache and without downloads.
 
     Config keys ``save_dataset`` and ``dataset_save_path`` are refused (pickles).
     Sequential datasets come sorted by user and exact time.
     """
-    refuse_pickle_caches(config)
-    check_inter_file(config)
+    check_dataset(config)
     module = importlib.import_module("recbole.data.dataset")
     name = config["model"] + "Dataset"
     cls = getattr(module, name) if hasattr(module, name) else getattr(

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
+from recbole_rd.data.sources import SAMPLE_NAME
 from recbole_rd.utils import atomic_write
 
-SAMPLE_NAME = "foursquare-sample"
 HEADER = "user_id:token\titem_id:token\ttimestamp:float\n"
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from recbole_rd.config_values import check_key, is_int, is_number  # noqa: F401 (methods import them here)
 from recbole_rd.utils import ConfigError
 
 METHODS = {}  # name -> DistillMethod subclass, filled as the method modules are imported
@@ -28,20 +29,6 @@ class TeacherNeed:
 
     n: int
     scores: bool = False
-
-
-def check_key(key, value, ok, allowed):
-    """Raise a ConfigError naming ``key`` when ``ok`` is false."""
-    if not ok:
-        raise ConfigError(f"{key}: {value!r} is invalid; allowed: {allowed}")
-
-
-def is_number(value):
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def is_int(value):
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def positive_int(config, key, upper=None):

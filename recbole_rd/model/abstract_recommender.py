@@ -8,6 +8,7 @@ from recbole.model.abstract_recommender import SequentialRecommender
 from recbole.utils import InputType
 
 from recbole_rd.model.layers import right_align
+from recbole_rd.recbole_registry import require_plugin_config
 from recbole_rd.sparse import UserHistory
 from recbole_rd.utils import ConfigError
 
@@ -40,6 +41,8 @@ class WindowRecommender(SequentialRecommender):
     input_type = InputType.POINTWISE
 
     def __init__(self, config, dataset):
+        if getattr(self, "teacher_model", None):  # a distilled student (CaserRD, FossilRD)
+            require_plugin_config(config, type(self).__name__)
         super().__init__(config, dataset)
         self.L = _positive_int(config, "L", 5)
         if self.L > self.max_seq_length:

@@ -12,10 +12,16 @@ status 2; anything else is a bug and keeps its traceback. A run ends with one su
 """
 
 import argparse
+import shlex
 import sys
 from contextlib import contextmanager
 
-from recbole_rd.utils import ConfigError, RecBoleRDError
+from recbole_rd.config_values import check_values, command_line_values
+from recbole_rd.data.sources import default_inter_file, missing_dataset_message
+from recbole_rd.errors import ConfigError, DatasetError, RecBoleRDError
+from recbole_rd.quick_start.dependency_warnings import quiet_dependency_warnings
+
+INTERRUPTED = 130  # exit status of a command stopped by Ctrl-C (128 + SIGINT), as shells report it
 
 
 def parse_args(argv):
@@ -94,6 +100,38 @@ def command_line_keys(argv):
     return {arg[2:].split("=", 1)[0] for arg in argv if arg.startswith("--") and "=" in arg}
 
 
+def check_before_loading(args, argv):
+    """What the command line refuses before torch and RecBole load (a typo answers at once): a numeric
+    ``--key=value`` of the wrong type or range, a dataset missing from RecBole's default ``data_path``.
+    The full config is checked again, whatever its source, when it is built."""
+    values = command_line_values(argv)
+    check_values(values)
+    path = default_inter_file(args.dataset)
+    located_elsewhere = args.config_files or {"data_path", "benchmark_filename"} & values.keys()
+    if path is not None and not located_elsewhere and not path.is_file():
+        raise DatasetError(missing_dataset_message(args.dataset, path))
+
+
+def resume_command(command, flags):
+    """``command`` (the words of a command line) with ``flags`` set: ``--key=value`` words replaced or
+    added, ``True`` values as bare switches."""
+    words = [word for word in command if word.split("=", 1)[0].lstrip("-") not in flags]
+    words += [f"--{key}" if value is True else f"--{key}={value}" for key, value in flags.items()]
+    return shlex.join(["python", *words])
+
+
+def interrupted_message(stop, args, command):
+    """The line closing a command stopped by Ctrl-C: what was kept and the command that resumes."""
+    if args.compare:
+        flags, kept = {"resume": True}, "the rows that finished are kept"
+    else:
+        flags, kept = getattr(stop, "resume_flags", {}), getattr(stop, "what", "")
+    said = f"interrupted: {kept}" if kept else "interrupted"
+    if not flags:
+        return f"{said}; run the command again to start over"
+    return f"{said}; resume with: {resume_command(command, flags)}"
+
+
 def run_command(args, command=None):
     """Run what ``args`` ask for (``command``: the command line, recorded by --compare); this
     package's errors propagate."""
@@ -123,25 +161,31 @@ def run_command(args, command=None):
 
 
 @contextmanager
-def command_errors():
+def command_errors(on_interrupt=None):
     """An entry point's body: dependency warnings silenced; this package's errors become one
-    ``error:`` line and exit status 2 (anything else keeps its traceback)."""
-    from recbole_rd.quick_start.quick_start import quiet_dependency_warnings
-
+    ``error:`` line and exit status 2 (anything else keeps its traceback); Ctrl-C prints
+    ``on_interrupt(stop)`` (when given) and exits with status 130."""
     quiet_dependency_warnings()
     try:
         yield
     except RecBoleRDError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt as stop:
+        if on_interrupt is None:
+            raise
+        print(on_interrupt(stop), file=sys.stderr)
+        sys.exit(INTERRUPTED)
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
     command = [sys.argv[0], *argv]
-    with command_errors(), argv_seen_by_recbole(command):
-        run_command(args, command)
+    with command_errors(lambda stop: interrupted_message(stop, args, command)):
+        check_before_loading(args, argv)
+        with argv_seen_by_recbole(command):
+            run_command(args, command)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,6 @@ import os
 import sys
 import time
 import traceback
-import warnings
 from contextlib import contextmanager
 from logging import getLogger
 
@@ -15,22 +14,19 @@ from recbole.utils import ModelType, get_local_time, init_logger, init_seed
 
 from recbole_rd import distributed
 from recbole_rd.checkpoint import load_checkpoint
-from recbole_rd.config import Config
-from recbole_rd.data import create_dataset, data_preparation
+from recbole_rd.errors import RunInterrupted
+from recbole_rd.config import OWN_DATA_NOTE, Config
+from recbole_rd.data.dataset import check_dataset, create_dataset, data_preparation
 from recbole_rd.data.paper_protocol import PROTOCOLS, paper_data_preparation
 from recbole_rd.distill.base import build_method
 from recbole_rd.distill.teacher import derived_config
+from recbole_rd.quick_start.dependency_warnings import quiet_dependency_warnings
 from recbole_rd.trainer import get_trainer
-from recbole_rd.utils import ConfigError, RecBoleRDError, TrainingDiverged, get_model
+from recbole_rd.trainer.trainer import LAST_SUFFIX
+from recbole_rd.utils import ConfigError, RecBoleRDError, TrainingDiverged, get_model, size_key
 
 _RUNS = itertools.count()
 
-# Warnings that RecBole 1.2.1 and its dependencies raise on every run, about their own code (not ours):
-# (category, module whose code triggers it, message). This package's warnings are never matched.
-DEPENDENCY_WARNINGS = (
-    (FutureWarning, r"recbole\.", ""),  # pandas and torch deprecations (fillna(inplace=True), GradScaler)
-    (UserWarning, r"ray\.", "pkg_resources is deprecated"),  # ray, imported by recbole.quick_start
-)
 LOG_DIR = "log"  # RecBole's init_logger writes log/<model>/
 # what RecBole raises on a bad user setting while it reads the configuration or builds a model
 REFUSALS = (ValueError, KeyError, TypeError, SyntaxError, NotImplementedError, OSError, yaml.YAMLError)
@@ -39,13 +35,6 @@ REFUSALS = (ValueError, KeyError, TypeError, SyntaxError, NotImplementedError, O
 class DistributedRunError(RecBoleRDError):
     """A process of a DDP run stopped on one of this package's errors (config, data, checkpoint);
     the message starts with ``process N:``."""
-
-
-def quiet_dependency_warnings():
-    """Silence :data:`DEPENDENCY_WARNINGS` (by category and module), nothing else. Called by the
-    entry points: the command line, :func:`prepare`, :func:`run_recbole_rd`."""
-    for category, module, message in DEPENDENCY_WARNINGS:
-        warnings.filterwarnings("ignore", message=message, category=category, module=module)
 
 
 def raised_by_recbole(err):
@@ -98,15 +87,6 @@ def keep_file_only_records_off_console():
         if (isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler)
                 and _not_file_only not in handler.filters):
             handler.addFilter(_not_file_only)
-
-
-def size_key(model_class, config):
-    """The config key of the model's width: the class's ``size_key`` when it declares one, else
-    ``embedding_size`` or ``hidden_size``, whichever the config sets (None for models without one)."""
-    declared = getattr(model_class, "size_key", None)
-    if declared:
-        return declared
-    return next((key for key in ("embedding_size", "hidden_size") if config[key] is not None), None)
 
 
 def model_class_of(config):
@@ -178,7 +158,10 @@ def train_and_test(config, train_data, valid_data, test_data, tag=None, saved=Tr
     trainer.saved_model_file = checkpoint_path(config, tag)
     if config["resume_from"]:
         trainer.resume_checkpoint(config["resume_from"])
-    best_valid_score, best_valid_result, best_epoch = _fit(trainer, config, train_data, valid_data, saved)
+    try:
+        best_valid_score, best_valid_result, best_epoch = _fit(trainer, config, train_data, valid_data, saved)
+    except KeyboardInterrupt:
+        raise interrupted(trainer, config, tag) from None
     test_result = trainer.evaluate(test_data, load_best_model=saved, show_progress=config["show_progress"])
     key = size_key(model_class, config)
     result = {
@@ -202,6 +185,16 @@ def train_and_test(config, train_data, valid_data, test_data, tag=None, saved=Tr
     logger.info(result["summary"])
     result["summary_logged"] = logger.isEnabledFor(logging.INFO)
     return result
+
+
+def interrupted(trainer, config, tag=None):
+    """:class:`RunInterrupted` of a model stopped while training: it resumes from the ``.last`` state
+    its trainer wrote after its last evaluated epoch (none before the first)."""
+    last = trainer.saved_model_file + LAST_SUFFIX
+    what = f"{config['model']}{f' ({tag})' if tag else ''} was interrupted"
+    if os.path.isfile(last):
+        return RunInterrupted({"resume_from": last}, f"{what}; its state after the last evaluated epoch is in {last}")
+    return RunInterrupted({}, f"{what} before its first evaluated epoch: nothing was kept to resume from")
 
 
 def teacher_model_name(config):
@@ -261,6 +254,8 @@ def ensure_teacher(config, train_data, valid_data, test_data, teacher=None):
     set, that checkpoint is used and the result is None; else the teacher is trained and tested on
     the same data (:func:`train_and_test`, its ``trainer`` included) and ``config['teacher_checkpoint']``
     is set to it. ``teacher``: the teacher's config (default :func:`teacher_config` of ``config``).
+    A ``resume_from`` holding the teacher's model (an interrupted teacher's ``.last``) resumes the
+    teacher, and the student starts afresh.
     ``(None, None)`` for a model that is no student.
     """
     if teacher_model_name(config) is None:
@@ -269,7 +264,13 @@ def ensure_teacher(config, train_data, valid_data, test_data, teacher=None):
     if config["teacher_checkpoint"]:
         return config["teacher_checkpoint"], None
     getLogger().info("No teacher_checkpoint given: training the teacher first")
-    teacher = train_and_test(teacher or teacher_config(config), train_data, valid_data, test_data, tag="teacher")
+    teacher = teacher or teacher_config(config)
+    resume = config["resume_from"]
+    resumes_teacher = bool(resume) and load_checkpoint(resume).get("model") == teacher["model"]
+    teacher["resume_from"] = resume if resumes_teacher else None  # a resume_from is the teacher's or the student's
+    if resumes_teacher:
+        config["resume_from"] = None
+    teacher = train_and_test(teacher, train_data, valid_data, test_data, tag="teacher")
     config["teacher_checkpoint"] = teacher["checkpoint"]
     return teacher["checkpoint"], teacher
 
@@ -296,10 +297,14 @@ def split_data(config, dataset):
 def prepare(model=None, dataset=None, config_file_list=None, config_dict=None):
     """Config, logger, dataset and the three dataloaders, as RecBole's quick start does.
 
-    The command line and the full configuration go to the log file only (``log/<model>/``).
+    The config, the split's protocol and the dataset's file are checked before ``log/`` and
+    ``checkpoint_dir`` are created (a refused run leaves no folders behind). The command line and
+    the full configuration go to the log file only (``log/<model>/``).
     """
     quiet_dependency_warnings()
     config = build_config(model, dataset, config_file_list, config_dict)
+    split = protocol_split(config)
+    check_dataset(config)
     init_seed(config["seed"], config["reproducibility"])
     make_run_dirs(config)
     init_logger(config)
@@ -307,7 +312,8 @@ def prepare(model=None, dataset=None, config_file_list=None, config_dict=None):
     logger = getLogger()
     logger.info(sys.argv, extra=FILE_ONLY)
     logger.info(config, extra=FILE_ONLY)
-    split = protocol_split(config)
+    if not config.dataset_described:
+        logger.info(OWN_DATA_NOTE.format(dataset=config["dataset"]))
     data = create_dataset(config)
     logger.info(data)
     return (config, *split(config, data))
@@ -323,7 +329,12 @@ def run_recbole_rd(model=None, dataset=None, config_file_list=None, config_dict=
     quiet_dependency_warnings()
     config, train_data, valid_data, test_data = prepare(model, dataset, config_file_list, config_dict)
     _, teacher = ensure_teacher(config, train_data, valid_data, test_data)
-    result = train_and_test(config, train_data, valid_data, test_data, saved=saved)
+    try:
+        result = train_and_test(config, train_data, valid_data, test_data, saved=saved)
+    except RunInterrupted as stop:
+        if teacher is not None:  # the student resumes with the teacher trained here
+            stop.resume_flags["teacher_checkpoint"] = teacher["checkpoint"]
+        raise
     if teacher is not None:
         result["teacher"] = teacher
     return result

@@ -1,12 +1,14 @@
 """Distillation inside RecBole's training loop: one trainer for every distillation method."""
 
+from logging import getLogger
+
 import torch
 from recbole.data.interaction import Interaction
 
 from recbole_rd.distill.base import build_method
 from recbole_rd.distill.teacher import INSTANCE_ID, load_teacher, teacher_ranking_cached
 from recbole_rd.trainer.trainer import SafeTrainer
-from recbole_rd.utils import ConfigError
+from recbole_rd.utils import ConfigError, get_model, size_key
 
 STUDENT_INTERFACE = ("ranking_loss_and_scores", "full_sort_predict", "n_items")
 
@@ -52,7 +54,8 @@ class DistillTrainer(SafeTrainer):
         if not path:
             raise ConfigError("teacher_checkpoint: no teacher given; pass --teacher_checkpoint=PATH "
                               "or run through run_recbole_rd, which trains the teacher first")
-        self.teacher, _ = load_teacher(self.config, dataset, path)
+        self.teacher, state = load_teacher(self.config, dataset, path)
+        warn_if_narrower(state, self.model, self.config, path)
         cache_dir = self.config["topk_cache_dir"] or self.config["checkpoint_dir"]
         ranking, _ = teacher_ranking_cached(self.teacher, path, dataset, self.method.teacher_need(), self.device,
                                             cache_dir, show_progress=bool(self.config["show_progress"]))
@@ -86,3 +89,18 @@ class DistillTrainer(SafeTrainer):
             self.tensorboard.add_scalar(f"Distill/{name}", value, epoch_idx)
         self.wandblogger.log_metrics({**{f"distill/{name}": value for name, value in figures.items()},
                                       "train_step": epoch_idx}, head="train")
+
+
+def warn_if_narrower(teacher_state, student, config, path):
+    """Warn when the teacher in ``teacher_state`` is narrower than ``student`` (both read the same
+    width key: e.g. a d=20 teacher for a d=50 student); distillation assumes a larger teacher."""
+    hyper = teacher_state["hyper_parameters"]
+    key = size_key(type(getattr(student, "module", student)), config)  # the model inside DDP
+    if key is None or size_key(get_model(teacher_state["model"]), hyper) != key:
+        return
+    teacher_width, student_width = hyper[key], config[key]
+    if teacher_width < student_width:
+        getLogger().warning(f"the teacher {path} is narrower than the student ({key} {teacher_width} < "
+                            f"{student_width}): distillation expects a larger teacher; check teacher_embedding_size "
+                            f"or teacher_checkpoint")
+

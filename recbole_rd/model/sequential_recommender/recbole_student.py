@@ -21,6 +21,7 @@ from recbole.model.abstract_recommender import SequentialRecommender
 from recbole.utils import ModelType
 from torch import nn
 
+from recbole_rd.recbole_registry import require_plugin_config
 from recbole_rd.utils import ConfigError, properties_dir
 
 STUDENT_SUFFIX = "RD"
@@ -63,7 +64,7 @@ def recbole_yaml(base):
     return None
 
 
-def size_key(base):
+def recbole_size_key(base):
     """The config key of ``base``'s item-embedding width: ``embedding_size`` when its RecBole
     YAML has one (GRU4Rec, NARM, STAMP, SRGNN, ...), else ``hidden_size`` (SASRec, LightSANs, ...)."""
     path = recbole_yaml(base)
@@ -105,6 +106,7 @@ class RecBoleStudent:
     properties_files = ()
 
     def __init__(self, config, dataset):
+        require_plugin_config(config, type(self).__name__)
         super().__init__(config, dataset)
         table = getattr(self, "item_embedding", None)
         if not isinstance(table, nn.Embedding) or table.num_embeddings != self.n_items:
@@ -215,7 +217,7 @@ def student_class(base):
         "__qualname__": name,
         "__doc__": f"{base.__name__} trained as a Ranking Distillation student (see RecBoleStudent).",
         "teacher_model": base.__name__,
-        "size_key": size_key(base),
+        "size_key": recbole_size_key(base),
         "one_pass": base.__name__ in ONE_PASS and base.__module__.startswith("recbole.model."),
         "properties_files": (recbole_yaml(base), properties_dir() / "model" / "RecBoleStudent.yaml"),
     })
