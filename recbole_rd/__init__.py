@@ -16,7 +16,7 @@ _EXPORTS = {
     "student_class": "recbole_rd.model.sequential_recommender",
     "run_recbole_rd": "recbole_rd.quick_start",
     "get_trainer": "recbole_rd.trainer",
-    "get_model": "recbole_rd.utils",
+    "get_model": "recbole_rd.model.registry",
     "properties_dir": "recbole_rd.utils",
 }
 __all__ = list(_EXPORTS)

@@ -19,12 +19,12 @@ import torch
 from recbole.utils import dataset_arguments, enum_type, evaluation_arguments, general_arguments, training_arguments
 
 from recbole_rd.errors import CheckpointError
-from recbole_rd.utils import RECBOLE_PREFIX, atomic_write, get_model
+from recbole_rd.key_lists import RUN_SETTING_KEYS
+from recbole_rd.model.registry import RECBOLE_PREFIX, get_model
+from recbole_rd.utils import atomic_write
 
 FORMAT = "recbole-rd-checkpoint/1"
-_RUN_KEYS = set(dataset_arguments + evaluation_arguments + general_arguments + training_arguments)
-_RUN_KEYS |= {"device", "local_rank", "single_spec", "MODEL_TYPE", "MODEL_INPUT_TYPE", "eval_type",
-              "data_path", "dataset", "valid_neg_sample_args", "test_neg_sample_args", "model"}
+_RUN_KEYS = {*dataset_arguments, *evaluation_arguments, *general_arguments, *training_arguments, *RUN_SETTING_KEYS}
 
 
 _SKIP = object()

@@ -10,8 +10,9 @@ from recbole.utils import ModelType
 
 from recbole_rd import distributed
 from recbole_rd.config_values import check_values
-from recbole_rd.model.abstract_recommender import WindowRecommender
-from recbole_rd.utils import ConfigError, get_model, is_plugin_model, properties_dir
+from recbole_rd.model.abstract_recommender import WindowRecommender, is_student
+from recbole_rd.model.registry import get_model, is_plugin_model
+from recbole_rd.utils import ConfigError, properties_dir
 
 OWN_DATA_NOTE = ("dataset {dataset}: no properties/dataset/{dataset}.yaml, so every column of its files is read "
                  "and no user or item is filtered out; the paper's cold-start filter is opt-in: "
@@ -20,7 +21,7 @@ OWN_DATA_NOTE = ("dataset {dataset}: no properties/dataset/{dataset}.yaml, so ev
 
 def model_properties_files(model_class, model, props):
     """The YAML files of a plugin model, loaded after ``overall.yaml`` in this order."""
-    base = getattr(model_class, "teacher_model", None)
+    base = model_class.teacher_model if is_student(model_class) else None
     files = [props / "distill.yaml"] if base else []
     declared = getattr(model_class, "properties_files", None)
     if declared:
@@ -38,7 +39,7 @@ def recbole_dataset_yaml(dataset):
 class Config(RecBoleConfig):
     """RecBole's Config, plus:
 
-    * model names resolve through :func:`recbole_rd.utils.get_model`
+    * model names resolve through :func:`recbole_rd.model.registry.get_model`
       (``recbole.Caser`` selects RecBole's own Caser);
     * for this plugin's models, ``properties/overall.yaml`` and
       ``properties/model/<Model>.yaml`` are loaded after RecBole's defaults

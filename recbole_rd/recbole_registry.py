@@ -5,7 +5,7 @@ RecBole looks a model up as the module ``recbole.model.<kind>.<name lower-cased>
 ``recbole.quick_start.run_recbole(model="CaserRD")`` ends in an unrelated ``ModuleNotFoundError:
 lightgbm`` (RecBole's last package to search imports it). A finder placed after Python's own answers
 ``recbole.model.sequential_recommender.<x>rd`` with a module whose attributes are resolved by
-:func:`recbole_rd.utils.plugin_model`. Such a student still needs this package's Config, trainer and
+:func:`recbole_rd.model.registry.plugin_model`. Such a student still needs this package's Config, trainer and
 teacher: built from RecBole's Config it stops with :data:`USE_RECBOLE_RD` (see
 :func:`require_plugin_config`). Importing this module imports nothing heavy."""
 
@@ -31,7 +31,7 @@ class _StudentModule(importlib.abc.Loader):
         def lookup(name):
             if name.startswith("__"):
                 raise AttributeError(name)
-            from recbole_rd.utils import plugin_model, unknown_model
+            from recbole_rd.model.registry import plugin_model, unknown_model
 
             found = plugin_model(name)
             if found is None:

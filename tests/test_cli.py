@@ -9,7 +9,7 @@ import yaml
 from conftest import tiny_config_dict
 
 from recbole_rd.checkpoint import load_checkpoint
-from recbole_rd.quick_start import quick_start
+from recbole_rd.quick_start import quick_start, refusals
 from recbole_rd.quick_start.cli import main
 from recbole_rd.utils import ConfigError
 
@@ -72,12 +72,12 @@ def test_a_bug_keeps_its_traceback(tiny, capsys, monkeypatch, bug):
 
 def test_recbole_refusals_become_config_errors_only_when_raised_inside_recbole():
     with pytest.raises(ConfigError, match="invalid configuration: eval_args:.*should be a dict"):
-        quick_start.build_config("Caser", "tiny", config_dict={"eval_args": 3})
+        refusals.build_config("Caser", "tiny", config_dict={"eval_args": 3})
     with pytest.raises(ZeroDivisionError):  # raised by us, not by RecBole: left alone
-        with quick_start.refusals_as_config_errors("anything"):
+        with refusals.refusals_as_config_errors("anything"):
             1 / 0
     with pytest.raises(ValueError) as raised:
-        with quick_start.refusals_as_config_errors("anything"):
+        with refusals.refusals_as_config_errors("anything"):
             raise ValueError("our own bug")
     assert not isinstance(raised.value, ConfigError)
 
@@ -144,7 +144,7 @@ def test_recbole_caser_trains_recboles_model(tiny):
 
 def test_a_config_without_model_is_a_config_error(tiny):
     with pytest.raises(ConfigError, match="model must be given: --model=NAME"):
-        quick_start.build_config(None, "tiny", config_dict=tiny_config_dict(tiny))
+        refusals.build_config(None, "tiny", config_dict=tiny_config_dict(tiny))
 
 
 def test_a_taken_ddp_port_is_a_config_error_naming_port(tiny):
@@ -158,7 +158,7 @@ def test_a_taken_ddp_port_is_a_config_error_naming_port(tiny):
         port = taken.getsockname()[1]
         try:
             with pytest.raises(ConfigError, match=rf"port: .* localhost:{port} .*EADDRINUSE.*--port="):
-                quick_start.build_config("Caser", "tiny", config_dict=tiny_config_dict(
+                refusals.build_config("Caser", "tiny", config_dict=tiny_config_dict(
                     tiny, local_rank=0, nproc=1, world_size=1, port=port))
         finally:
             if dist.is_initialized():

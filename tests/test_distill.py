@@ -16,7 +16,8 @@ from recbole_rd.distill import (
 from recbole_rd.distill.teacher import derived_config, load_teacher
 from recbole_rd.quick_start import prepare, run_recbole_rd, train_and_test
 from recbole_rd.trainer import get_trainer
-from recbole_rd.utils import ConfigError, get_model
+from recbole_rd.model.registry import get_model
+from recbole_rd.utils import ConfigError
 from conftest import CountingTeacher, tiny_config_dict, write_tiny
 
 

@@ -15,7 +15,7 @@ from recbole_rd import distributed
 from recbole_rd.config import Config
 from recbole_rd.distill.teacher import load_teacher, teacher_topk
 from recbole_rd.quick_start import prepare, run, run_recbole_rd
-from recbole_rd.quick_start.quick_start import run_rank
+from recbole_rd.quick_start.distributed_run import run_rank
 
 NPROC = 2
 

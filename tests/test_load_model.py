@@ -15,9 +15,9 @@ from recbole_rd.checkpoint import CheckpointError, dataset_fingerprint, load_che
 from recbole_rd.data import DatasetError
 from recbole_rd.distill.teacher import load_teacher
 from recbole_rd.evaluator import PeriodEvalData
+from recbole_rd.key_lists import PLACEMENT_KEYS
 from recbole_rd.quick_start import load_data_and_model, prepare, resave_recbole_checkpoint, train_and_test
-from recbole_rd.quick_start.load import PLACEMENT_KEYS
-from recbole_rd.quick_start.quick_start import ensure_teacher
+from recbole_rd.quick_start.teacher_plan import ensure_teacher
 from recbole_rd.trainer import SafeTrainer
 from conftest import tiny_config_dict, write_tiny
 

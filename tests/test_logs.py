@@ -13,7 +13,9 @@ from conftest import tiny_config_dict
 from recbole_rd.checkpoint import load_checkpoint
 from recbole_rd.config import Config
 from recbole_rd.quick_start import run_recbole_rd
-from recbole_rd.quick_start.quick_start import _fit, checkpoint_path, quiet_dependency_warnings
+from recbole_rd.quick_start.dependency_warnings import quiet_dependency_warnings
+from recbole_rd.quick_start.run_files import checkpoint_path
+from recbole_rd.quick_start.training import _fit
 
 
 @pytest.fixture(autouse=True)

@@ -76,7 +76,7 @@ def test_history_membership_and_negatives_never_seen():
 
 @pytest.mark.parametrize("model_name", ["Caser", "Fossil"])
 def test_full_sort_predict_equals_predict_item_by_item(tiny_data, model_name):
-    from recbole_rd.utils import get_model
+    from recbole_rd.model.registry import get_model
 
     config, train, valid, test = tiny_data
     config = derived_config(config, model=model_name, fossil_alpha=0.5)
@@ -94,7 +94,7 @@ def test_full_sort_predict_equals_predict_item_by_item(tiny_data, model_name):
 
 @pytest.mark.parametrize("model_name", ["Caser", "Fossil"])
 def test_shared_item_scores_equal_per_row_scores_and_full_sort(tiny_data, model_name):
-    from recbole_rd.utils import get_model
+    from recbole_rd.model.registry import get_model
 
     config, train, _, test = tiny_data
     model = get_model(model_name)(derived_config(config, model=model_name, fossil_alpha=0.5), train._dataset).eval()

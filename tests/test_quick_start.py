@@ -11,8 +11,10 @@ from recbole.data import create_dataset, data_preparation
 from recbole.trainer import Trainer
 
 import recbole_rd
+import recbole_rd.model.registry
 from recbole_rd.quick_start.cli import main
-from recbole_rd.utils import get_model, properties_dir
+from recbole_rd.model.registry import get_model
+from recbole_rd.utils import properties_dir
 from conftest import tiny_config_dict
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,7 +77,7 @@ def test_builtin_recbole_models_run_through_our_script(tiny, model, capsys):
 def test_installed_package_finds_its_properties():
     folder = properties_dir()
     assert (folder / "overall.yaml").is_file() and (folder / "model" / "CaserRD.yaml").is_file()
-    assert {"Caser", "CaserRD", "Fossil", "FossilRD"} <= set(recbole_rd.utils.plugin_model_names())
+    assert {"Caser", "CaserRD", "Fossil", "FossilRD"} <= set(recbole_rd.model.registry.plugin_model_names())
 
 
 def test_compare_writes_table_significance_and_plot(tiny, tmp_path):

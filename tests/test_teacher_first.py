@@ -6,7 +6,7 @@ from conftest import tiny_config_dict
 from recbole_rd.checkpoint import load_checkpoint
 from recbole_rd.config import Config
 from recbole_rd.quick_start import prepare, run_recbole_rd
-from recbole_rd.quick_start.quick_start import ensure_teacher, teacher_config
+from recbole_rd.quick_start.teacher_plan import ensure_teacher, teacher_config
 from recbole_rd.utils import ConfigError
 
 

@@ -6,7 +6,7 @@ from recbole_rd.checkpoint import dataset_fingerprint
 from recbole_rd.distill import teacher as teacher_pass
 from recbole_rd.distill.base import TeacherNeed
 from recbole_rd.quick_start import prepare
-from recbole_rd.utils import get_model
+from recbole_rd.model.registry import get_model
 
 from conftest import CountingTeacher, tiny_config_dict
 

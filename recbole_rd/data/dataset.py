@@ -10,9 +10,8 @@ from recbole.utils import ModelType
 from recbole_rd.data.sample import SAMPLE_NAME, write_sample
 from recbole_rd.data.sources import missing_dataset_message
 from recbole_rd.errors import ConfigError, DatasetError
+from recbole_rd.key_lists import PICKLE_CACHE_KEYS
 
-# RecBole keys whose files are pickles; loading one runs whatever code it holds
-PICKLE_CACHE_KEYS = ("save_dataset", "dataset_save_path", "save_dataloaders", "dataloaders_save_path")
 _TYPE_TO_CLASS = {
     ModelType.SEQUENTIAL: "SequentialDataset",
     ModelType.KNOWLEDGE: "KnowledgeBasedDataset",

@@ -22,6 +22,19 @@ def _positive_int(config, key, default):
     return value
 
 
+class DistilledStudent:
+    """Marks a model class as a distilled student: trained by ``DistillTrainer`` from a teacher of
+    ``teacher_model`` (its base model's name) unless the config names another. Ask with
+    :func:`is_student`, never by looking the attribute up."""
+
+    teacher_model = None
+
+
+def is_student(model_class):
+    """Whether ``model_class`` is a distilled student (a :class:`DistilledStudent`)."""
+    return isinstance(model_class, type) and issubclass(model_class, DistilledStudent)
+
+
 class WindowRecommender(SequentialRecommender):
     """A model that reads the user's last ``L`` items and scores items with one state.
 
@@ -41,7 +54,7 @@ class WindowRecommender(SequentialRecommender):
     input_type = InputType.POINTWISE
 
     def __init__(self, config, dataset):
-        if getattr(self, "teacher_model", None):  # a distilled student (CaserRD, FossilRD)
+        if isinstance(self, DistilledStudent):
             require_plugin_config(config, type(self).__name__)
         super().__init__(config, dataset)
         self.L = _positive_int(config, "L", 5)

@@ -144,9 +144,11 @@ def run_command(args, command=None):
                           "wins over the comparison's per-seed setting); give the seeds as --seeds=2020,2021")
     if args.compare:
         from recbole_rd.quick_start.compare import compare
-        from recbole_rd.utils import get_model
+        from recbole_rd.model.abstract_recommender import is_student
+        from recbole_rd.model.registry import get_model
 
-        base = getattr(get_model(args.model), "teacher_model", None) or args.model  # CaserRD compares Caser
+        student = get_model(args.model)
+        base = student.teacher_model if is_student(student) else args.model  # CaserRD compares Caser
         compare(base, args.dataset, files, baselines=[b for b in args.baselines.split(",") if b],
                 results_dir=args.results_dir, seeds=parse_seeds(args.seeds),
                 distill_methods=args.distill_methods, teacher_model=args.teacher_model, argv=command,

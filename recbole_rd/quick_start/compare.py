@@ -55,32 +55,17 @@ from recbole_rd.distill.base import build_method
 from recbole_rd.distill.teacher import file_sha256, derived_config, load_teacher, rows_per_block
 from recbole_rd.quick_start import plot as figure
 from recbole_rd.quick_start.provenance import plain_data, provenance, summary_line, write_provenance
-from recbole_rd.quick_start.quick_start import (
-    ensure_teacher,
-    prepare,
-    sibling_config,
-    size_key,
-    teacher_config,
-    teacher_model_name,
-    train_and_test,
-)
+from recbole_rd.quick_start.quick_start import prepare
+from recbole_rd.quick_start.teacher_plan import ensure_teacher, sibling_config, teacher_config, teacher_model_name
+from recbole_rd.quick_start.training import train_and_test
 from recbole_rd.quick_start.row_store import RowStore
 from recbole_rd.quick_start.verdict import budget_warnings, headline_metrics, verdict_report
 from recbole_rd.ranking import top_k
+from recbole_rd.key_lists import BUDGET_KEYS, NOT_PER_ROW, SPLIT_AND_EVALUATION_KEYS, TRAINED_WITH
 from recbole_rd.trainer import get_trainer
-from recbole_rd.utils import RECBOLE_PREFIX, ConfigError, RecBoleRDError, atomic_write, get_model
+from recbole_rd.model.registry import RECBOLE_PREFIX, get_model
+from recbole_rd.utils import ConfigError, RecBoleRDError, atomic_write, size_key
 
-# the same for every row unless overridden per row: training budget and early stopping
-BUDGET_KEYS = ("epochs", "stopping_step", "eval_step", "valid_metric", "valid_metric_bigger")
-# the same for every row, always: they shape the shared split, windows and evaluation (and the data
-# itself: ``data_path``, which every row's config takes as the user gave it)
-SHARED_KEYS = ("seed", "reproducibility", "MAX_ITEM_LIST_LENGTH", "eval_protocol", "paper_split", "eval_args",
-               "metrics", "topk", "metric_decimal_place", "eval_batch_size", "checkpoint_dir",
-               "gpu_id", "use_gpu", "show_progress", "state")
-NOT_PER_ROW = SHARED_KEYS + ("model", "dataset", "data_path")
-# what the table and the provenance say each row was trained with (a distilled row: also its method)
-TRAINED_WITH = BUDGET_KEYS + ("train_batch_size", "learning_rate", "weight_decay", "loss_type", "seed",
-                              "MAX_ITEM_LIST_LENGTH", "teacher_checkpoint")
 NOT_TRAINED = "not trained here"  # the epochs of a teacher given by its checkpoint
 TIMING_ROUNDS = 3  # interleaved rounds of side-by-side top-10 timing
 SIDE_BY_SIDE, WHEN_TRAINED = "side by side", "when trained"  # how a row's top-10 time was measured
@@ -196,7 +181,7 @@ def parse_distill_methods(spec):
 def comparison_config(name, config):
     """Config of a RecBole baseline: its own defaults, the comparison's budget and the shared split
     settings of the distilled student's ``config``."""
-    return sibling_config(name, config, BUDGET_KEYS + SHARED_KEYS)
+    return sibling_config(name, config, BUDGET_KEYS + SPLIT_AND_EVALUATION_KEYS)
 
 
 def check_methods_kept(rows):

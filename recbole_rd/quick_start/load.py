@@ -20,15 +20,11 @@ from recbole_rd.checkpoint import (
 )
 from recbole_rd.config import Config
 from recbole_rd.data import DatasetError, create_dataset
-from recbole_rd.quick_start.quick_start import (
-    FILE_ONLY,
-    keep_file_only_records_off_console,
-    quiet_dependency_warnings,
-    split_data,
-)
+from recbole_rd.data.split import split_data
+from recbole_rd.key_lists import PLACEMENT_KEYS
+from recbole_rd.quick_start.dependency_warnings import quiet_dependency_warnings
+from recbole_rd.quick_start.run_files import FILE_ONLY, keep_file_only_records_off_console
 
-# where and how the run was placed (devices, DDP process group): decided again when loading
-PLACEMENT_KEYS = ("device", "local_rank", "single_spec", "nproc", "world_size", "ip", "port", "offset")
 
 
 class SavedRunConfig(Config):

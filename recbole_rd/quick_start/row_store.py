@@ -17,13 +17,11 @@ from pathlib import Path
 import torch
 
 from recbole_rd.distill.teacher import file_sha256
+from recbole_rd.key_lists import UNDECIDING_KEYS
 from recbole_rd.quick_start.provenance import package_versions, plain_data
 from recbole_rd.utils import atomic_write, properties_dir
 
 FORMAT = "recbole-rd-row/1"
-# keys that name where things are or how they are shown, not what is computed
-UNDECIDING_KEYS = ("teacher_checkpoint", "show_progress", "state", "resume_from", "checkpoint_dir",
-                   "log_wandb", "wandb_project")
 HASHED_PARTS = ("code", "data", "teacher")  # sha256 digests: named when they differ, not printed
 
 

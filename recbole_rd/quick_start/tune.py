@@ -17,8 +17,11 @@ from recbole.trainer import HyperTuning
 
 from recbole_rd.distill.teacher import load_teacher
 from recbole_rd.quick_start.cli import command_errors, command_line_keys
-from recbole_rd.quick_start.quick_start import ensure_teacher, prepare, run_recbole_rd
-from recbole_rd.utils import ConfigError, get_model
+from recbole_rd.quick_start.quick_start import prepare, run_recbole_rd
+from recbole_rd.quick_start.teacher_plan import ensure_teacher
+from recbole_rd.model.abstract_recommender import is_student
+from recbole_rd.model.registry import get_model
+from recbole_rd.utils import ConfigError
 
 
 def objective(model, dataset, base_config):
@@ -86,7 +89,7 @@ def tune(model, dataset, params_file, config_file_list=None, config_dict=None, a
     search = Search(objective(model, dataset, base), params_file=params_file, fixed_config_file_list=config_file_list,
                     algo=algo, max_evals=max_evals, early_stop=early_stop)
     check_not_on_command_line(search.space, sys.argv[1:])
-    if getattr(get_model(model), "teacher_model", None):
+    if is_student(get_model(model)):
         config, train, valid, test = prepare(model, dataset, config_file_list, base)
         if config["teacher_checkpoint"]:  # a teacher of other data or split: refused once, not in every trial
             load_teacher(config, train._dataset, config["teacher_checkpoint"])

@@ -21,6 +21,7 @@ from recbole.model.abstract_recommender import SequentialRecommender
 from recbole.utils import ModelType
 from torch import nn
 
+from recbole_rd.model.abstract_recommender import DistilledStudent
 from recbole_rd.recbole_registry import require_plugin_config
 from recbole_rd.utils import ConfigError, properties_dir
 
@@ -87,7 +88,7 @@ def check_base(base):
         _refuse(base.__name__, f"its forward takes ({', '.join(args)}), not (item_seq, item_seq_len)")
 
 
-class RecBoleStudent:
+class RecBoleStudent(DistilledStudent):
     """Student interface on top of a RecBole sequential model (placed before it in the MRO).
 
     The model itself is unchanged (``forward``, ``calculate_loss``, ``predict``,

@@ -1,0 +1,87 @@
+"""The teacher of a distilled student: its config (the student's base model at teacher size, or another
+architecture beside the student), trained first unless a checkpoint is given."""
+
+from logging import getLogger
+
+from recbole_rd.checkpoint import load_checkpoint
+from recbole_rd.distill.base import build_method
+from recbole_rd.distill.teacher import derived_config
+from recbole_rd.errors import ConfigError
+from recbole_rd.key_lists import TEACHER_TAKES_FROM_STUDENT
+from recbole_rd.model.abstract_recommender import is_student
+from recbole_rd.model.registry import get_model
+from recbole_rd.quick_start.refusals import build_config
+from recbole_rd.quick_start.run_files import model_class_of
+from recbole_rd.quick_start.training import train_and_test
+from recbole_rd.utils import size_key
+
+
+def ensure_teacher(config, train_data, valid_data, test_data, teacher=None):
+    """The teacher of distilled student ``config``: ``(checkpoint path, teacher result)``.
+
+    Checks the student's distillation keys first (before any training). With ``teacher_checkpoint``
+    set, that checkpoint is used and the result is None; else the teacher is trained and tested on
+    the same data (:func:`train_and_test`, its ``trainer`` included) and ``config['teacher_checkpoint']``
+    is set to it. ``teacher``: the teacher's config (default :func:`teacher_config` of ``config``).
+    A ``resume_from`` holding the teacher's model (an interrupted teacher's ``.last``) resumes the
+    teacher, and the student starts afresh.
+    ``(None, None)`` for a model that is no student.
+    """
+    if teacher_model_name(config) is None:
+        return None, None
+    build_method(config, train_data._dataset.item_num)
+    if config["teacher_checkpoint"]:
+        return config["teacher_checkpoint"], None
+    getLogger().info("No teacher_checkpoint given: training the teacher first")
+    teacher = teacher or teacher_config(config)
+    resume = config["resume_from"]
+    resumes_teacher = bool(resume) and load_checkpoint(resume).get("model") == teacher["model"]
+    teacher["resume_from"] = resume if resumes_teacher else None  # a resume_from is the teacher's or the student's
+    if resumes_teacher:
+        config["resume_from"] = None
+    teacher = train_and_test(teacher, train_data, valid_data, test_data, tag="teacher")
+    config["teacher_checkpoint"] = teacher["checkpoint"]
+    return teacher["checkpoint"], teacher
+
+
+def teacher_model_name(config):
+    """The teacher's model for distilled student ``config``: the config key ``teacher_model``, by
+    default the student class's ``teacher_model`` (its base model); None for a model that is no student."""
+    student = model_class_of(config)
+    base = student.teacher_model if is_student(student) else None
+    return (config["teacher_model"] or base) if base else None
+
+
+def teacher_config(config):
+    """Config of the teacher of distilled student ``config``, at teacher size: the size key of the
+    teacher's class (``size_key``, else ``embedding_size``/``hidden_size``) is set to
+    ``teacher_embedding_size``.
+
+    The teacher is ``teacher_model`` (config key; default: the student class's ``teacher_model``).
+    The student's own base model shares the student's config; another architecture (e.g. a SASRec
+    teacher for CaserRD) gets a fresh :class:`Config` with its own properties, the user's settings
+    and the student's :data:`TEACHER_TAKES_FROM_STUDENT` keys (same split, windows, evaluation and budget).
+    """
+    student_class = model_class_of(config)
+    name = teacher_model_name(config)
+    if get_model(name) is get_model(student_class.teacher_model):
+        key = getattr(student_class, "size_key", None) or "embedding_size"
+        return derived_config(config, model=name, **{key: config["teacher_embedding_size"]})
+    teacher = sibling_config(name, config, TEACHER_TAKES_FROM_STUDENT)
+    if str(teacher["loss_type"]).upper() == "BPR":
+        raise ConfigError(f"teacher_model: {name} with loss_type BPR needs sampled negatives, which the "
+                          f"student's training data has none of; pass --loss_type=CE or another teacher_model")
+    key = size_key(get_model(name), teacher)
+    if key:
+        teacher[key] = config["teacher_embedding_size"]
+    return teacher
+
+
+def sibling_config(name, config, shared_keys):
+    """A fresh :class:`Config` of model ``name`` beside run ``config`` (another teacher, a baseline):
+    ``name``'s own properties, the user's settings of ``config`` (files, ``config_dict``, command
+    line; ``data_path`` as given, not RecBole's ``<data_path>/<dataset>``), the values of ``config``
+    at ``shared_keys``, and no sampled negatives (the training data is shared)."""
+    given = {k: v for k, v in config.external_config_dict.items() if k not in ("model", "dataset")}
+    shared = {k: config[k] for k in shared_keys if k in config.final_config_dict and k != "data_path"}
+    return build_config(name, config["dataset"], config_dict={**given, **shared, "train_neg_sample_args": None})
