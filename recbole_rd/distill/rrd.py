@@ -11,6 +11,7 @@ from recbole_rd.distill.base import (
     sample_positions,
     weight,
 )
+from recbole_rd.distill.teacher import targets_of
 
 
 def relaxed_ranking_loss(ordered, others):
@@ -32,10 +33,6 @@ def items_outside(excluded, n_items, k):
     u = torch.randint(0, n_items - 1 - m, (rows, k), device=excluded.device)
     below = excluded - 1 - torch.arange(m, device=excluded.device)
     return u + 1 + torch.searchsorted(below.contiguous(), u, right=True)
-
-
-def targets_of(interaction, field):
-    return interaction[field].view(len(interaction), -1)
 
 
 class RRD(DistillMethod):

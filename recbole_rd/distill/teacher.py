@@ -88,7 +88,8 @@ def load_teacher(config, dataset, path):
     return teacher, state
 
 
-def _targets(interaction, field):
+def targets_of(interaction, field):
+    """The instances' targets ``[B, T]`` (``field``: the target item field)."""
     return interaction[field].view(len(interaction), -1)
 
 
@@ -124,7 +125,7 @@ def scored_chunks(model, dataset, rows, chunk_size, device, target_field):
     for start in range(first, stop, chunk_size):
         interaction = dataset.inter_feat[start:min(stop, start + chunk_size)].to(device)
         scores = model.full_sort_predict(interaction).view(len(interaction), dataset.item_num)
-        yield start - first, interaction, _mask_padding_and_targets(scores, _targets(interaction, target_field))
+        yield start - first, interaction, _mask_padding_and_targets(scores, targets_of(interaction, target_field))
 
 
 @torch.no_grad()
@@ -185,7 +186,7 @@ def _topk_by_item_blocks(teacher, scorer, interaction, K, n_items, item_block):
     ``scorer``: the teacher's :func:`block_scorer`."""
     encode, score_shared = scorer
     state = encode(interaction)
-    targets = _targets(interaction, teacher.POS_ITEM_ID)
+    targets = targets_of(interaction, teacher.POS_ITEM_ID)
     best_scores = best_items = None
     for low in range(0, n_items, item_block):
         items = torch.arange(low, min(n_items, low + item_block), device=targets.device)
