@@ -1,5 +1,5 @@
-"""Every Python snippet of the README runs exactly as printed, in a fresh folder beside the checkpoint
-the quick start writes (paper protocol, as --compare trains)."""
+"""Every Python snippet of the README and of docs/*.md runs exactly as printed, in a fresh folder beside
+the checkpoint the quick start writes (paper protocol, as --compare trains)."""
 
 import re
 import subprocess
@@ -11,8 +11,12 @@ from conftest import tiny_config_dict
 
 from recbole_rd.quick_start import run_recbole_rd
 
-README = Path(__file__).resolve().parent.parent / "README.md"
-SNIPPETS = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.S) if README.is_file() else []
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+PAGES = [README, *sorted((ROOT / "docs").glob("*.md"))]
+SNIPPETS = [(page, index, snippet) for page in PAGES if page.is_file()
+            for index, snippet in enumerate(re.findall(r"```python\n(.*?)```", page.read_text(encoding="utf-8"),
+                                                       flags=re.S))]
 
 
 @pytest.fixture(scope="module")
@@ -29,13 +33,15 @@ def quick_start_folder(tmp_path_factory):
     return folder
 
 
-def test_the_readme_has_the_snippets_this_file_runs():
+def test_the_docs_have_the_snippets_this_file_runs():
     if not README.is_file():
         pytest.skip("README.md is not installed beside the tests")
-    assert len(SNIPPETS) >= 2 and any("load_data_and_model" in snippet for snippet in SNIPPETS)
+    texts = [snippet for _, _, snippet in SNIPPETS]
+    assert len(texts) >= 2 and any("load_data_and_model" in snippet for snippet in texts)
 
 
-@pytest.mark.parametrize("snippet", SNIPPETS, ids=[f"snippet{i}" for i in range(len(SNIPPETS))])
+@pytest.mark.parametrize("snippet", [snippet for _, _, snippet in SNIPPETS],
+                         ids=[f"{page.relative_to(ROOT).as_posix()}-snippet{index}" for page, index, _ in SNIPPETS])
 def test_snippet_runs_as_printed(quick_start_folder, snippet):
     done = subprocess.run([sys.executable, "-c", snippet], cwd=quick_start_folder, capture_output=True, text=True,
                           timeout=600)
