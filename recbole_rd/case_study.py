@@ -10,7 +10,7 @@ import torch
 from recbole.data.interaction import Interaction
 from recbole.utils.case_study import full_sort_scores as recbole_full_sort_scores
 
-from recbole_rd.evaluator import PeriodEvalData
+from recbole_rd.data.period import PeriodEvalData
 from recbole_rd.sparse import ragged_rows
 
 

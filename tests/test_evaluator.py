@@ -12,7 +12,8 @@ from conftest import tiny_config_dict
 from torch import nn
 
 from recbole_rd import distributed
-from recbole_rd.evaluator import EvalSettings, PeriodEvalData, ranking_metrics
+from recbole_rd.data.period import PeriodEvalData
+from recbole_rd.evaluator import EvalSettings, evaluate_period, ranking_metrics
 from recbole_rd.quick_start import prepare, train_and_test
 from recbole_rd.utils import ConfigError
 
@@ -68,17 +69,17 @@ def period_data(settings, users=(0, 1), batch_size=1):
 def test_metric_values_by_hand_for_two_users_and_six_items():
     settings = EvalSettings(ALL_METRICS, (2, 3, 5), decimals=6)
     data = period_data(settings)
-    per_user = data.evaluate(FixedScores(), "cpu", per_user=True)
+    per_user = evaluate_period(data, FixedScores(), "cpu", per_user=True)
     assert list(per_user) == [f"{m}@{k}" for m in ("precision", "recall", "hit", "mrr", "ndcg") for k in (2, 3, 5)] + [
         "map"]
     for key, values in EXPECTED.items():
         assert per_user[key].tolist() == pytest.approx(values), key
-    averaged = data.evaluate(FixedScores(), "cpu")
+    averaged = evaluate_period(data, FixedScores(), "cpu")
     assert averaged["recall@5"] == round((1 / 2 + 2 / 3) / 2, 6) == 0.583333
     assert averaged["ndcg@5"] == 0.467727  # (0.43068 / 1.63093 + 1.43068 / 2.13093) / 2
     assert averaged["map"] == 0.395833  # (7/24 + 1/2) / 2
     # metric_decimal_place
-    two = period_data(settings._replace(decimals=2)).evaluate(FixedScores(), "cpu")
+    two = evaluate_period(period_data(settings._replace(decimals=2)), FixedScores(), "cpu")
     assert two["recall@5"] == 0.58 and two["map"] == 0.4
 
 
@@ -98,7 +99,7 @@ def _eval_rank(local_rank, port, out_dir):
     torch.distributed.init_process_group("gloo", rank=local_rank, world_size=2, init_method=f"tcp://127.0.0.1:{port}")
     try:
         data = period_data(EvalSettings(ALL_METRICS, (3, 5), decimals=6), users=(0, 1, 1), batch_size=1)
-        torch.save(data.evaluate(FixedScores(), "cpu"), f"{out_dir}/rank{local_rank}.pt")
+        torch.save(evaluate_period(data, FixedScores(), "cpu"), f"{out_dir}/rank{local_rank}.pt")
     finally:
         torch.distributed.destroy_process_group()
 
@@ -109,7 +110,8 @@ def test_ddp_ranks_share_the_users_and_agree_with_one_process(tmp_path):
         port = s.getsockname()[1]
     mp.spawn(_eval_rank, args=(port, str(tmp_path)), nprocs=2)
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2)]
-    alone = period_data(EvalSettings(ALL_METRICS, (3, 5), decimals=6), users=(0, 1, 1)).evaluate(FixedScores(), "cpu")
+    alone = evaluate_period(period_data(EvalSettings(ALL_METRICS, (3, 5), decimals=6), users=(0, 1, 1)), FixedScores(),
+                            "cpu")
     assert ranks[0] == ranks[1] == alone
     # three rankings (user 1 twice), 2 on rank 0 and 1 on rank 1: weighted by users, not by ranks
     assert alone["mrr@5"] == round((1 / 4 + 1 + 1) / 3, 6)
@@ -118,11 +120,11 @@ def test_ddp_ranks_share_the_users_and_agree_with_one_process(tmp_path):
 
 def test_progress_bar_only_when_asked(capsys):
     data = period_data(EvalSettings(show_progress=True))
-    data.evaluate(FixedScores(), "cpu")
+    evaluate_period(data, FixedScores(), "cpu")
     assert "Evaluate" in capsys.readouterr().err
-    data.evaluate(FixedScores(), "cpu", show_progress=False)
+    evaluate_period(data, FixedScores(), "cpu", show_progress=False)
     quiet = period_data(EvalSettings(show_progress=False))
-    quiet.evaluate(FixedScores(), "cpu")
+    evaluate_period(quiet, FixedScores(), "cpu")
     assert "Evaluate" not in capsys.readouterr().err
 
 
@@ -156,7 +158,7 @@ def test_metrics_key_keeps_the_config_topk(tiny, monkeypatch):
     config, train, valid, test = prepare("Caser", "tiny", config_dict=tiny_config_dict(tiny, eval_protocol="paper",
                                                                                        epochs=1, metric_decimal_place=3))
     assert test.settings.keys() == ["recall@10", "ndcg@10", "map"]
-    result = test.evaluate(train_and_test(config, train, valid, test)["trainer"].model, "cpu")
+    result = evaluate_period(test, train_and_test(config, train, valid, test)["trainer"].model, "cpu")
     assert all(round(v, 3) == v for v in result.values())
 
 

@@ -1,5 +1,6 @@
-"""Imports point downwards, as in RecBole: data and evaluation never import models or trainers,
-and the model registry never imports trainers."""
+"""Imports point downwards, as in RecBole: the ground (errors, utils, key lists, value checks) imports
+nothing above it; data never imports the evaluator (the evaluator reads data's evaluation periods,
+as RecBole's evaluator reads its dataloaders); data and evaluation never import models or trainers."""
 
 import ast
 from pathlib import Path
@@ -8,14 +9,19 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "recbole_rd"
 FORBIDDEN = {
-    # the paper split builds its evaluation periods (evaluator's PeriodEvalData), as RecBole's data
-    # building hands eval dataloaders to its evaluator; never the other way round
+    # the paper split builds its evaluation periods (data's PeriodEvalData), which the evaluator reads,
+    # as RecBole's data building hands eval dataloaders to its evaluator; never the other way round
     "data": ("recbole_rd.model", "recbole_rd.trainer", "recbole_rd.distill", "recbole_rd.quick_start"),
-    "evaluator": ("recbole_rd.model", "recbole_rd.trainer", "recbole_rd.distill", "recbole_rd.quick_start",
-                  "recbole_rd.data"),
+    "evaluator": ("recbole_rd.model", "recbole_rd.trainer", "recbole_rd.distill", "recbole_rd.quick_start"),
     "sparse.py": ("recbole_rd.model", "recbole_rd.trainer", "recbole_rd.distill", "recbole_rd.quick_start",
                   "recbole_rd.data", "recbole_rd.evaluator"),
-    "utils.py": ("recbole_rd.trainer", "recbole_rd.quick_start", "recbole_rd.distill", "recbole_rd.data"),
+    # the ground
+    "utils.py": ("recbole_rd.trainer", "recbole_rd.quick_start", "recbole_rd.distill", "recbole_rd.data",
+                 "recbole_rd.model", "recbole_rd.evaluator", "recbole_rd.config"),
+    "errors.py": ("recbole_rd",),
+    "key_lists.py": ("recbole_rd",),
+    "config_values.py": ("recbole_rd.utils", "recbole_rd.model", "recbole_rd.config", "recbole_rd.data",
+                         "recbole_rd.trainer", "recbole_rd.quick_start"),
 }
 
 

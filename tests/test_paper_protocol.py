@@ -8,7 +8,7 @@ from torch import nn
 from conftest import tiny_config_dict
 from test_models import fossil_brute_force
 
-from recbole_rd.evaluator import ranking_metrics
+from recbole_rd.evaluator import evaluate_period, ranking_metrics
 from recbole_rd.model.sequential_recommender import Fossil
 from recbole_rd.quick_start import prepare, train_and_test
 from recbole_rd.utils import ConfigError
@@ -178,9 +178,9 @@ def test_users_with_an_empty_validation_period_are_not_evaluated_in_it(tmp_path)
     # u1's validation period: a8 best of its unseen items -> P@k = 1/k, nDCG@k = 1, MAP = 1
     table = torch.zeros(dataset.item_num)
     table[int(dataset.token2id("item_id", "a8"))] = 10.0
-    per_user = valid.evaluate(ItemScores(table), "cpu", per_user=True)
+    per_user = evaluate_period(valid, ItemScores(table), "cpu", per_user=True)
     assert {key: v.tolist() for key, v in per_user.items()} == {
         "precision@3": [pytest.approx(1 / 3)], "precision@5": [pytest.approx(1 / 5)],
         "precision@10": [pytest.approx(1 / 10)], "ndcg@3": [1.0], "ndcg@5": [1.0], "ndcg@10": [1.0], "map": [1.0]}
-    averaged = valid.evaluate(ItemScores(table), "cpu")
+    averaged = evaluate_period(valid, ItemScores(table), "cpu")
     assert (averaged["precision@3"], averaged["ndcg@10"], averaged["map"]) == (0.3333, 1.0, 1.0)

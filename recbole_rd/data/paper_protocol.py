@@ -6,8 +6,9 @@ from the last items before the period, over all items except those the user
 visited before the period; the relevant set is every item of the period.
 Selected with ``eval_protocol: paper`` (split ratios: ``paper_split``).
 
-This module splits and builds the periods; they are evaluated by
-:mod:`recbole_rd.evaluator` (the names re-exported below keep older imports working).
+This module splits and builds the periods (:class:`~recbole_rd.data.period.PeriodEvalData`); the
+evaluator evaluates them (:func:`recbole_rd.evaluator.evaluate_period`) with the metrics the config
+asks for (:func:`recbole_rd.evaluator.with_settings`).
 """
 
 import torch
@@ -15,7 +16,7 @@ from recbole.data.interaction import Interaction
 from recbole.data.utils import get_dataloader
 
 from recbole_rd.data.dataset import DatasetError
-from recbole_rd.evaluator import PAPER_TOPK, PeriodEvalData, eval_settings, ranking_metrics  # noqa: F401
+from recbole_rd.data.period import PeriodEvalData
 from recbole_rd.sparse import pair_csr
 from recbole_rd.utils import ConfigError
 
@@ -50,12 +51,9 @@ def paper_data_preparation(config, dataset):
     """(train dataloader, validation period, test period) under the paper's protocol.
 
     ``dataset`` is RecBole's augmented ``SequentialDataset`` (one row per target,
-    rows grouped by user in time order). The periods compute what
-    :func:`recbole_rd.evaluator.eval_settings` reads from ``config`` (``metrics``, ``topk``,
-    ``metric_decimal_place``, ``valid_metric``, ``show_progress``).
+    rows grouped by user in time order).
     """
     split = _check_split(config["paper_split"] or [0.7, 0.1, 0.2])
-    settings = eval_settings(config)
     if not isinstance(dataset.inter_feat, Interaction):
         dataset._change_feat_format()  # what RecBole's build() does first: tensors, augmentation
     feat = dataset.inter_feat
@@ -83,12 +81,12 @@ def paper_data_preparation(config, dataset):
     train_dataset = dataset.copy(feat[train_rows])
     train_data = get_dataloader(config, "train")(config, train_dataset, None, shuffle=config["shuffle"])
     window = config["MAX_ITEM_LIST_LENGTH"]
-    periods = [period(dataset, seqs, seq_users, begin, end, window, config["eval_batch_size"], settings)
+    periods = [period(dataset, seqs, seq_users, begin, end, window, config["eval_batch_size"])
                for begin, end in ((n_train, n_before_test), (n_before_test, n_seq))]
     return (train_data, *periods)
 
 
-def period(dataset, seqs, seq_users, begin, end, window, batch_size, settings=None):
+def period(dataset, seqs, seq_users, begin, end, window, batch_size):
     """Evaluation data for positions ``begin..end-1`` of each user's sequence."""
     keep = end > begin
     seqs, users, begin, end = seqs[keep], seq_users[keep], begin[keep], end[keep]
@@ -101,4 +99,4 @@ def period(dataset, seqs, seq_users, begin, end, window, batch_size, settings=No
     windows = seqs.gather(1, idx.clamp(max=seqs.size(1) - 1)) * (torch.arange(window) < lengths.unsqueeze(1))
     excluded = _csr(torch.nonzero(before)[:, 0], seqs[before], len(users), dataset.item_num)
     relevant = _csr(torch.nonzero(inside)[:, 0], seqs[inside], len(users), dataset.item_num)
-    return PeriodEvalData(dataset, users, windows, lengths, excluded, relevant, batch_size, settings)
+    return PeriodEvalData(dataset, users, windows, lengths, excluded, relevant, batch_size)

@@ -21,6 +21,7 @@ from recbole_rd.checkpoint import (
 from recbole_rd.config import Config
 from recbole_rd.data import DatasetError, create_dataset
 from recbole_rd.data.split import split_data
+from recbole_rd.evaluator import with_settings
 from recbole_rd.key_lists import PLACEMENT_KEYS
 from recbole_rd.quick_start.dependency_warnings import quiet_dependency_warnings
 from recbole_rd.quick_start.run_files import FILE_ONLY, keep_file_only_records_off_console
@@ -87,7 +88,7 @@ def load_data_and_model(model_file, config_dict=None):
                            f"moved, pass its new folder: load_data_and_model({str(model_file)!r}, "
                            f"config_dict={{'data_path': 'NEW/FOLDER'}}).") from None
     logger.info(dataset, extra=FILE_ONLY)
-    train_data, valid_data, test_data = split_data(config, dataset)
+    train_data, valid_data, test_data = with_settings(config, *split_data(config, dataset))
     check_same_data(state, train_data._dataset, model_file, fix=(
         f"The data under {config['data_path']} changed since training; point data_path at the data "
         f"the model was trained on: load_data_and_model({str(model_file)!r}, config_dict={{'data_path': ...}})."))

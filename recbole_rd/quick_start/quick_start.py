@@ -12,6 +12,7 @@ from recbole_rd.config import OWN_DATA_NOTE
 from recbole_rd.data.dataset import check_dataset, create_dataset
 from recbole_rd.data.split import protocol_split
 from recbole_rd.errors import RunInterrupted
+from recbole_rd.evaluator import with_settings
 from recbole_rd.quick_start.dependency_warnings import quiet_dependency_warnings
 from recbole_rd.quick_start.refusals import build_config
 from recbole_rd.quick_start.run_files import FILE_ONLY, keep_file_only_records_off_console, make_run_dirs
@@ -62,4 +63,4 @@ def prepare(model=None, dataset=None, config_file_list=None, config_dict=None):
         logger.info(OWN_DATA_NOTE.format(dataset=config["dataset"]))
     data = create_dataset(config)
     logger.info(data)
-    return (config, *split(config, data))
+    return (config, *with_settings(config, *split(config, data)))

@@ -8,7 +8,8 @@ from torch.nn.parallel import DistributedDataParallel
 
 from recbole_rd import distributed
 from recbole_rd.checkpoint import dataset_fingerprint, load_checkpoint, load_weights, save_checkpoint
-from recbole_rd.data.paper_protocol import PeriodEvalData
+from recbole_rd.data.period import PeriodEvalData
+from recbole_rd.evaluator import evaluate_period
 
 LAST_SUFFIX = ".last"
 
@@ -95,7 +96,7 @@ class SafeCheckpointMixin:
             self.load_model(path)
             self.logger.info(f"Loading model parameters from {path}")
         if isinstance(eval_data, PeriodEvalData):
-            return eval_data.evaluate(self.model, self.device)
+            return evaluate_period(eval_data, self.model, self.device)
         return super().evaluate(eval_data, load_best_model=False, show_progress=show_progress)
 
 
