@@ -6,7 +6,7 @@ from functools import partial
 import torch
 from common import ARGV, best_of_interleaved, prepared, report
 from recbole_rd.distill.teacher import derived_config
-from recbole_rd.quick_start.compare import time_topk_lists, user_blocks
+from recbole_rd.compare.timing import time_topk_lists, user_blocks
 from recbole_rd.utils import get_model
 
 TARGETS = {"Caser": 0.5, "Fossil": 0.6}

@@ -16,7 +16,7 @@ sys.argv = sys.argv[:1]  # RecBole's Config reads sys.argv: keep our arguments o
 
 from recbole_rd.data.sample import generate_checkins, write_atomic_inter  # noqa: E402
 from recbole_rd.quick_start import prepare  # noqa: E402
-from recbole_rd.quick_start.compare import format_table  # noqa: E402
+from recbole_rd.compare.report import format_table  # noqa: E402
 
 WORKDIR = Path(os.environ.get("RECBOLE_RD_BENCH_DIR", tempfile.gettempdir())) / "recbole-rd-bench"
 

@@ -180,7 +180,7 @@ def test_compare_trains_both_samplings_as_rows(tiny):
     """``--distill_methods=cd,cd-student``: two CD rows, each trained with its own sampling."""
     import json
 
-    from recbole_rd.quick_start.compare import compare
+    from recbole_rd.compare import compare
 
     rows = compare("Caser", "tiny", config_dict=tiny_config_dict(tiny, epochs=1, cd_N=SMALL["cd_N"],
                                                                  cd_samples=SMALL["cd_samples"]),

@@ -99,17 +99,18 @@ def test_an_unknown_distill_method_is_refused_before_training(tiny, capsys):
 
 
 def test_compare_flags_reach_compare(tiny, monkeypatch):
-    import recbole_rd.quick_start.compare as module
+    import recbole_rd.compare.run as module
+    from recbole_rd.compare.plan import CompareSpec, parse_distill_methods
 
     calls = []
-    monkeypatch.setattr(module, "compare", lambda *args, **kwargs: calls.append((args, kwargs)))
+    monkeypatch.setattr(module, "run_compare", lambda *args, **kwargs: calls.append((args, kwargs)))
     cli(tiny, "--compare", "--distill_methods=rd,rd-position", "--teacher_model=SASRec", "--baselines=Pop,GRU4Rec",
         "--seeds=1,2", "--results_dir=out", "--resume")  # --model: CaserRD by default, which compares Caser
-    ((args, kwargs),) = calls
-    assert args == ("Caser", "tiny", [str(tiny / "tiny.yaml")])
-    assert kwargs.pop("argv") == sys.argv  # recorded as given
-    assert kwargs == {"baselines": ["Pop", "GRU4Rec"], "results_dir": "out", "seeds": [1, 2],
-                      "distill_methods": "rd,rd-position", "teacher_model": "SASRec", "resume": True}
+    (((spec,), kwargs),) = calls
+    assert kwargs == {} and spec.argv == sys.argv  # recorded as given
+    assert spec == CompareSpec("Caser", "tiny", [str(tiny / "tiny.yaml")], {"eval_protocol": "paper"},
+                               ("Pop", "GRU4Rec"), (1, 2), parse_distill_methods("rd,rd-position"), "SASRec",
+                               None, "out", True, sys.argv)
 
 
 def test_recbole_never_sees_the_compare_flags():

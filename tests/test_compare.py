@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from recbole_rd.quick_start import provenance as prov
-from recbole_rd.quick_start.compare import Row, compare, parse_distill_methods, row_overrides
+from recbole_rd.compare import compare
+from recbole_rd.compare import provenance as prov
+from recbole_rd.compare.plan import Row, parse_distill_methods, row_overrides
 from recbole_rd.utils import ConfigError
 from conftest import tiny_config_dict
 
@@ -96,7 +97,7 @@ def test_a_rerun_without_tests_or_plot_leaves_no_earlier_ones_beside_its_table(t
                                                                                monkeypatch):
     import shutil
 
-    from recbole_rd.quick_start import compare as compare_module
+    from recbole_rd.compare import report
 
     rows, stem = two_methods
     copy = tmp_path / stem.name
@@ -105,8 +106,8 @@ def test_a_rerun_without_tests_or_plot_leaves_no_earlier_ones_beside_its_table(t
             shutil.copy(path, tmp_path / path.name)
     assert {f"{copy}-significance.md", f"{copy}.png"} <= {str(p) for p in tmp_path.iterdir()}
     record = json.loads(Path(f"{copy}-provenance.json").read_text())
-    monkeypatch.setattr(compare_module.figure, "plot", lambda *args: False)  # e.g. no matplotlib
-    _, written = compare_module.write_results(copy, rows, [], record, "again", 5, ["map"])
+    monkeypatch.setattr(report.figure, "plot", lambda *args: False)  # e.g. no matplotlib
+    _, written = report.write_results(copy, rows, [], record, 5, ["map"])
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(Path(p).name for p in written)
     assert not Path(f"{copy}-significance.csv").exists() and not Path(f"{copy}.png").exists()
 
@@ -121,7 +122,7 @@ def test_plot_is_a_png_of_two_panels(two_methods):
 
 
 def test_sasrec_baseline_gets_the_same_epoch_budget_and_its_own_batch_size(tiny, monkeypatch):
-    import recbole_rd.quick_start.compare as module
+    import recbole_rd.compare.run as module
 
     steps = {}
     train_and_test = module.train_and_test
@@ -170,11 +171,12 @@ def test_repeated_or_no_seeds_are_refused_before_any_training(tiny, seeds, messa
 
 
 def test_a_best_epoch_nobody_knows_is_no_epoch_in_the_summary():
-    from recbole_rd.quick_start.compare import summarise
+    from recbole_rd.compare.result import RowResult
+    from recbole_rd.compare.summary import summarise
 
     def result(best_epoch):
-        return {"d": 100, "parameters": 10, "batch_size": 512, "trained_with": {}, "epochs_run": None,
-                "best_epoch": best_epoch, "metrics": {"map": 0.1}, "topk_seconds": 1.0}
+        return RowResult(d=100, parameters=10, batch_size=512, trained_with={}, epochs_run=None,
+                         best_epoch=best_epoch, metrics={"map": 0.1}, topk_seconds=1.0)
 
     rows = [Row("Caser-T", "teacher", None, "t")]
     assert summarise([{"Caser-T": result(None)}, {"Caser-T": result(4)}], rows)[0]["best_epoch"] is None
@@ -185,7 +187,7 @@ def test_a_baseline_of_the_teachers_architecture_is_its_own_row(tiny):
     """``--teacher_model=SASRec --baselines=SASRec``: the teacher is SASRec at the teacher's size, the
     baseline RecBole's SASRec at its own; both are asked for, so both are rows."""
     from recbole_rd.config import Config
-    from recbole_rd.quick_start.compare import plan_rows
+    from recbole_rd.compare.plan import plan_rows
 
     config = Config(model="CaserRD", dataset="tiny", config_dict=tiny_config_dict(tiny))
     rows = plan_rows(config, "Caser", "SASRec", parse_distill_methods("rd"), ["Pop", "SASRec"])
@@ -294,7 +296,7 @@ def test_labels_of_nearby_points_do_not_overlap():
     import matplotlib.pyplot as plt
     from matplotlib.text import Text
 
-    from recbole_rd.quick_start.plot import _overlap, place_labels
+    from recbole_rd.compare.plot import _overlap, place_labels
 
     fig, ax = plt.subplots(figsize=(5, 4))
     xs, ys = [10, 10.5, 11, 30, 10.2], [0.50, 0.51, 0.49, 0.2, 0.52]

@@ -11,8 +11,9 @@ from test_cli import cli, error_lines
 from test_compare import read_csv
 
 from recbole_rd.checkpoint import CheckpointError, load_checkpoint
+from recbole_rd.evaluator import evaluate_period
 from recbole_rd.quick_start import load_data_and_model, run_recbole_rd
-from recbole_rd.quick_start.compare import compare
+from recbole_rd.compare import compare
 from recbole_rd.utils import ConfigError
 
 ARGV = ["run_recbole_rd.py", "--compare", "--model=Caser", "--dataset=tiny", "--teacher_checkpoint=T.pth"]
@@ -68,7 +69,8 @@ def test_teacher_row_is_what_testing_the_checkpoint_directly_gives(teacher, give
     _, path = teacher
     rows, *_ = given
     config, model, _, _, _, test = load_data_and_model(path)
-    direct = {m: float(v.double().mean()) for m, v in test.evaluate(model, config["device"], per_user=True).items()}
+    per_user = evaluate_period(test, model, config["device"], per_user=True)
+    direct = {m: float(v.double().mean()) for m, v in per_user.items()}
     t_row = rows[0]
     assert {m: t_row[m] for m in direct} == direct and t_row["map_std"] == 0.0  # the same model for both seeds
     state = load_checkpoint(path)

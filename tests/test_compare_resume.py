@@ -8,8 +8,7 @@ import pytest
 import torch
 from conftest import module_tiny, tiny_config_dict
 
-from recbole_rd.quick_start import row_store
-from recbole_rd.quick_start.compare import compare
+from recbole_rd.compare import compare, row_store
 
 LABELS = ["Caser-T", "Caser-S", "Caser-RD"]
 METRICS = ["precision@3", "ndcg@10", "map"]

@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 from conftest import module_tiny, tiny_config_dict
 
-from recbole_rd.quick_start import compare as compare_module
-from recbole_rd.quick_start.compare import SIDE_BY_SIDE, WHEN_TRAINED, Row, compare
-from recbole_rd.quick_start.verdict import (
+from recbole_rd.compare import compare, report, summary, timing
+from recbole_rd.compare import run as run_module
+from recbole_rd.compare.plan import Row
+from recbole_rd.compare.result import SIDE_BY_SIDE, TIMING_ROUNDS, WHEN_TRAINED, RowResult
+from recbole_rd.compare.verdict import (
     budget_warnings,
     headline_metrics,
     still_improving,
@@ -86,8 +88,8 @@ def test_the_report_heads_the_lines_and_says_when_there_are_no_tests():
 # ---- budget warnings ----
 
 def seed_result(epochs_run, best_epoch, epochs=10, eval_step=1):
-    return {"epochs_run": epochs_run, "best_epoch": best_epoch,
-            "trained_with": {"epochs": epochs, "eval_step": eval_step}}
+    return RowResult(epochs_run=epochs_run, best_epoch=best_epoch,
+                     trained_with={"epochs": epochs, "eval_step": eval_step})
 
 
 @pytest.mark.parametrize("result, improving", [
@@ -145,21 +147,20 @@ def test_a_row_whose_checkpoint_is_gone_keeps_its_recorded_time_and_is_marked(tm
     kept = tmp_path / "kept.pth"
     kept.write_bytes(b"")
     rows = [Row("Caser-T", "teacher", None, "teacher"), Row("Caser-S", "student", None, "student")]
-    results = {"Caser-T": {"checkpoint": str(kept), "topk_seconds": 9.0},
-               "Caser-S": {"checkpoint": str(tmp_path / "gone.pth"), "topk_seconds": 7.0}}
-    monkeypatch.setattr(compare_module, "load_teacher", lambda config, dataset, path: (FakeModel(), {}))
-    monkeypatch.setattr(compare_module, "time_topk_lists", lambda model, test, repeats: 0.5)
-    compare_module.time_side_by_side(rows, results, train=type("Train", (), {"_dataset": None})(), test=None)
-    assert results["Caser-T"] == {"checkpoint": str(kept), "topk_seconds": 0.5, "time_measured": SIDE_BY_SIDE}
-    assert results["Caser-S"]["topk_seconds"] == 7.0 and results["Caser-S"]["time_measured"] == WHEN_TRAINED
-    for result in results.values():
-        result.update({"d": 1, "parameters": 1, "batch_size": 1, "trained_with": {}, "epochs_run": 1,
-                       "best_epoch": 0, "metrics": {"map": 0.1}})
-    table = compare_module.summarise([results], rows)
+    known = dict(d=1, parameters=1, batch_size=1, trained_with={}, epochs_run=1, best_epoch=0, metrics={"map": 0.1})
+    results = {"Caser-T": RowResult(checkpoint=str(kept), topk_seconds=9.0, **known),
+               "Caser-S": RowResult(checkpoint=str(tmp_path / "gone.pth"), topk_seconds=7.0, **known)}
+    monkeypatch.setattr(timing, "load_teacher", lambda config, dataset, path: (FakeModel(), {}))
+    monkeypatch.setattr(timing, "time_topk_lists", lambda model, test, repeats: 0.5)
+    timing.time_side_by_side(rows, results, train=type("Train", (), {"_dataset": None})(), test=None)
+    assert results["Caser-T"] == RowResult(checkpoint=str(kept), topk_seconds=0.5, time_measured=SIDE_BY_SIDE,
+                                           **known)
+    assert results["Caser-S"].topk_seconds == 7.0 and results["Caser-S"].time_measured == WHEN_TRAINED
+    table = summary.summarise([results], rows)
     assert [row["time_measured"] for row in table] == [SIDE_BY_SIDE, WHEN_TRAINED]
-    shown = compare_module.format_table(table, compare_module.display_columns(["map"]))
+    shown = report.format_table(table, report.display_columns(["map"]))
     assert "| 0.500 | 1.00 |" in shown and "| 7.000 † | 14.00 |" in shown
-    assert "† measured alone when the row was trained (its checkpoint is gone)" in compare_module.timing_note(table)
+    assert "† measured alone when the row was trained (its checkpoint is gone)" in report.timing_note(table)
 
 
 # ---- one small comparison, end to end ----
@@ -170,7 +171,7 @@ def printed(tmp_path_factory):
     does, with the top-10 timing and the training recorded in the order they happen:
     (table, console output, events, results folder)."""
     events, calls = [], iter(range(10 ** 6))
-    train_and_test = compare_module.train_and_test
+    train_and_test = run_module.train_and_test
 
     def timed(model, test, k=10, repeats=3):
         events.append(("time", model, 1.0 + next(calls) * 37 % 11))  # a deterministic spread of values
@@ -181,8 +182,8 @@ def printed(tmp_path_factory):
         return train_and_test(config, *args, **kwargs)
 
     with module_tiny(tmp_path_factory, "verdict") as tmp, pytest.MonkeyPatch.context() as patch:
-        patch.setattr(compare_module, "time_topk_lists", timed)
-        patch.setattr(compare_module, "train_and_test", trained)
+        patch.setattr(timing, "time_topk_lists", timed)
+        patch.setattr(run_module, "train_and_test", trained)
         out = io.StringIO()  # capsys is function-scoped
         with contextlib.redirect_stdout(out):
             table = compare("Caser", "tiny", config_dict=tiny_config_dict(tmp, epochs=1, K=5), baselines=["Pop"],
@@ -213,13 +214,13 @@ def test_every_row_is_timed_at_the_end_in_interleaved_rounds_from_its_checkpoint
     table, output, events, results = printed
     rows = len(table)
     assert rows == 4
-    ends = events[-compare_module.TIMING_ROUNDS * rows:]
+    ends = events[-TIMING_ROUNDS * rows:]
     assert all(kind == "time" for kind, _, _ in ends)  # after every row's training
     models = [model for _, model, _ in ends]
     first = models[:rows]
     assert [type(m).__name__ for m in first] == ["Caser", "Caser", "CaserRD", "Pop"]  # T, S, RD, Pop
     assert len({id(m) for m in first}) == rows
-    assert models == first * compare_module.TIMING_ROUNDS  # T, S, RD, Pop, T, S, RD, Pop, ...
+    assert models == first * TIMING_ROUNDS  # T, S, RD, Pop, T, S, RD, Pop, ...
     assert not any(m.training or any(p.requires_grad for p in m.parameters()) for m in first)  # loaded, frozen
     for index, row in enumerate(table):
         assert row["top10_lists_s"] == min(value for _, _, value in ends[index::rows])

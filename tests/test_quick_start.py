@@ -81,7 +81,7 @@ def test_installed_package_finds_its_properties():
 
 
 def test_compare_writes_table_significance_and_plot(tiny, tmp_path):
-    from recbole_rd.quick_start.compare import compare
+    from recbole_rd.compare import compare
 
     messages = []
     rows = compare("Caser", "tiny", config_dict=tiny_config_dict(tiny, epochs=1, K=5), baselines=["Pop"],
@@ -113,17 +113,17 @@ def test_same_seed_gives_same_metrics(tiny):
 
 
 def test_topk_timing_scores_in_blocks_and_returns_seconds(tiny_data, monkeypatch):
-    from recbole_rd.quick_start import compare
+    from recbole_rd.compare import timing
 
     config, train, _, test = tiny_data
     model = get_model("Caser")(config, train._dataset)
     sizes = []
     original = model.full_sort_predict
     monkeypatch.setattr(model, "full_sort_predict", lambda inter: sizes.append(len(inter)) or original(inter))
-    monkeypatch.setattr(compare, "rows_per_block", lambda n_items: 7)
+    monkeypatch.setattr(timing, "rows_per_block", lambda n_items: 7)
     clock = iter([100.0, 105.0, 200.0, 203.5])  # two passes: 5 s, then 3.5 s
-    monkeypatch.setattr(compare.time, "perf_counter", lambda: next(clock))
-    seconds = compare.time_topk_lists(model, test, repeats=2)
+    monkeypatch.setattr(timing.time, "perf_counter", lambda: next(clock))
+    seconds = timing.time_topk_lists(model, test, repeats=2)
     users = sum(len(batch[0]) for batch in test)
     assert max(sizes) == 7 and sum(sizes) == 2 * users  # every user, in blocks of 7, twice
     assert seconds == 3.5  # the best pass

@@ -185,7 +185,7 @@ def test_sasrec_teacher_distils_into_gru4rec_student(tiny):
 
 
 def test_compare_runs_teacher_student_and_rd_of_a_recbole_model(tiny):
-    from recbole_rd.quick_start.compare import compare
+    from recbole_rd.compare import compare
 
     rows = compare("STAMP", "tiny", config_dict=small_config(tiny), results_dir=str(tiny / "results"),
                    progress=lambda *_: None)

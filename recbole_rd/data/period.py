@@ -68,8 +68,3 @@ class PeriodEvalData:
         scores[:, 0] = -torch.inf
         scores[ex_row.to(device), self.excluded[1][ex_flat].to(device)] = -torch.inf
         return scores
-
-    def evaluate(self, model, device, per_user=False, show_progress=None):  # TEMP: until compare calls evaluate_period
-        from recbole_rd.evaluator import evaluate_period
-
-        return evaluate_period(self, model, device, per_user, show_progress)

@@ -1,6 +1,6 @@
 """Command line: RecBole's flags (--model, --dataset, --config_files, --key=value).
 
-With ``--compare`` (see :mod:`recbole_rd.quick_start.compare`): ``--distill_methods``,
+With ``--compare`` (see :mod:`recbole_rd.compare`): ``--distill_methods``,
 ``--teacher_model``, ``--baselines``, ``--seeds``, ``--results_dir``, ``--resume``, and per-row settings
 ``--<row or model>.<key>=value`` (e.g. ``--SASRec.epochs=50``), which reach the comparison
 through the run's config like every other ``--key=value``.
@@ -143,16 +143,9 @@ def run_command(args, command=None):
         raise ConfigError("--seed with --compare would override every seed of --seeds (RecBole's command line "
                           "wins over the comparison's per-seed setting); give the seeds as --seeds=2020,2021")
     if args.compare:
-        from recbole_rd.quick_start.compare import compare
-        from recbole_rd.model.abstract_recommender import is_student
-        from recbole_rd.model.registry import get_model
+        from recbole_rd.compare import CompareSpec, run_compare
 
-        student = get_model(args.model)
-        base = student.teacher_model if is_student(student) else args.model  # CaserRD compares Caser
-        compare(base, args.dataset, files, baselines=[b for b in args.baselines.split(",") if b],
-                results_dir=args.results_dir, seeds=parse_seeds(args.seeds),
-                distill_methods=args.distill_methods, teacher_model=args.teacher_model, argv=command,
-                resume=args.resume)
+        run_compare(CompareSpec.from_args(args, argv=command))
         return
     from recbole_rd.quick_start import run
 

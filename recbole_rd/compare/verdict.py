@@ -39,7 +39,7 @@ def p_text(p):
 
 
 def verdict_lines(tests, metrics):
-    """One line per distilled row of ``tests`` (:func:`recbole_rd.quick_start.compare.significance`):
+    """One line per distilled row of ``tests`` (:func:`recbole_rd.compare.summary.significance`):
     its verdict against S and T, then each of ``metrics`` (:func:`headline_metrics`): its mean, and S's
     and T's with the difference and p-value, e.g.
     ``Caser-RD: beats S, worse than T | map 0.0512 vs S 0.0487 (+0.0025, p=0.013), vs T 0.0601 (-0.0089,
@@ -84,11 +84,11 @@ def last_validated_epoch(epochs_run, eval_step):
 
 
 def still_improving(result):
-    """Whether a row's seed ``result`` ran its whole epoch budget and its best epoch is the last one
-    validated: it stopped while still improving. A row given by its checkpoint (no epochs run here)
+    """Whether a row's seed ``result`` (a :class:`RowResult`) ran its whole epoch budget and its best
+    epoch is the last one validated: it stopped while still improving. A row given by its checkpoint (no epochs run here)
     or with a fixed single pass (RecBole's memory-based models, e.g. Pop) is never."""
-    trained = result.get("trained_with") or {}
-    epochs_run, best, budget = result.get("epochs_run"), result.get("best_epoch"), trained.get("epochs")
+    trained = result.trained_with or {}
+    epochs_run, best, budget = result.epochs_run, result.best_epoch, trained.get("epochs")
     eval_step = 1 if trained.get("eval_step") is None else trained["eval_step"]
     if epochs_run is None or best is None or budget is None or eval_step <= 0 or epochs_run < budget:
         return False
@@ -97,8 +97,8 @@ def still_improving(result):
 
 def budget_warnings(table, per_seed, metric, one_pass=()):
     """Warnings (lines) that the budget was clearly too small: a baseline beats the teacher on ``metric``
-    (means of ``table``, :func:`recbole_rd.quick_start.compare.summarise`), or a row's best epoch is
-    its last (``per_seed``: ``[(seed, {row label: result})]``): it was still improving. Rows labelled in
+    (means of ``table``, :func:`recbole_rd.compare.summary.summarise`), or a row's best epoch is
+    its last (``per_seed``: ``[(seed, {row label: RowResult})]``): it was still improving. Rows labelled in
     ``one_pass`` (memory-based models such as Pop: one pass, whatever the budget) are never."""
     lines = []
     teacher = next(row for row in table if row["role"] == "teacher")
@@ -113,7 +113,7 @@ def budget_warnings(table, per_seed, metric, one_pass=()):
         seeds = [(seed, results[row["model"]]) for seed, results in per_seed if row["model"] in results]
         improving = [(seed, result) for seed, result in seeds if still_improving(result)]
         if improving:
-            which = ", ".join(f"seed {seed}: run/best {result['epochs_run']}/{result['best_epoch']}"
+            which = ", ".join(f"seed {seed}: run/best {result.epochs_run}/{result.best_epoch}"
                               for seed, result in improving)
             lines.append(f"warning: {row['model']}'s best epoch is its last ({which}): it was still improving; "
                          f"raise --epochs (or --{row['model']}.epochs)")

@@ -18,7 +18,8 @@ import torch
 
 from recbole_rd.distill.teacher import file_sha256
 from recbole_rd.key_lists import UNDECIDING_KEYS
-from recbole_rd.quick_start.provenance import package_versions, plain_data
+from recbole_rd.compare.provenance import package_versions, plain_data
+from recbole_rd.compare.result import RowResult
 from recbole_rd.utils import atomic_write, properties_dir
 
 FORMAT = "recbole-rd-row/1"
@@ -83,26 +84,27 @@ class RowStore:
                 "teacher": file_sha256(teacher) if teacher else None}
 
     def save(self, described, result):
-        """Keep ``result`` of the row ``described`` (:meth:`describe`, taken before it was trained; a
-        teacher also with its checkpoint's sha256)."""
-        record = plain_data({"described": described, "result": result}, keep_tensors=True)
-        if described["role"] == "teacher" and result.get("checkpoint"):
-            record["checkpoint_sha256"] = file_sha256(result["checkpoint"])
+        """Keep ``result`` (a :class:`RowResult`) of the row ``described`` (:meth:`describe`, taken before
+        it was trained; a teacher also with its checkpoint's sha256)."""
+        record = plain_data({"described": described, "result": result.record()}, keep_tensors=True)
+        if described["role"] == "teacher" and result.checkpoint:
+            record["checkpoint_sha256"] = file_sha256(result.checkpoint)
         atomic_write(self.path(described["label"], described["seed"]), lambda f: torch.save(record, f))
 
     def reusable(self, described):
-        """The kept result of the row ``described`` when ``resume`` is set and it still holds; else None."""
+        """The kept :class:`RowResult` of the row ``described`` when ``resume`` is set and it still holds
+        (``reused_from``: its file); else None."""
         label, path = described["label"], self.path(described["label"], described["seed"])
         if not (self.resume and path.is_file()):
             return None
         try:
             record = torch.load(path, map_location="cpu", weights_only=True)
-            recorded, result = record["described"], record["result"]
-        except Exception:  # unreadable: trained again, never trusted
+            recorded, result = record["described"], RowResult.from_record(record["result"], str(path))
+        except Exception:  # unreadable, or of another format: trained again, never trusted
             getLogger().warning(f"{path} is unreadable: training {label} again")
             return None
         changed = differences(recorded, described)
-        checkpoint = result.get("checkpoint")
+        checkpoint = result.checkpoint
         if not changed and described["role"] == "teacher":
             if not (checkpoint and Path(checkpoint).is_file()):
                 changed = [f"its checkpoint {checkpoint} is gone"]
@@ -112,4 +114,4 @@ class RowStore:
             getLogger().info(f"{path} was made with other settings ({'; '.join(changed[:5])}): "
                              f"training {label} again")
             return None
-        return {**result, "reused_from": str(path)}
+        return result

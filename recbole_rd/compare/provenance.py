@@ -14,8 +14,6 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
-import torch
-
 from recbole_rd.utils import atomic_write
 
 PACKAGES = ("recbole-rd", "recbole", "torch", "numpy", "scipy", "pandas")
@@ -25,8 +23,11 @@ def plain_data(value, keep_tensors=False):
     """``value`` as JSON-ready data: containers recursively, enums by name, str subclasses (torch's
     TorchVersion) as str, anything else as text; with ``keep_tensors`` tensors stay tensors (on the
     CPU), for a weights-only torch file."""
-    if keep_tensors and isinstance(value, torch.Tensor):
-        return value.detach().cpu()
+    if keep_tensors:
+        import torch  # imported on first use: the results' pages are written without it
+
+        if isinstance(value, torch.Tensor):
+            return value.detach().cpu()
     if value is None or isinstance(value, (bool, int, float)):
         return value
     if isinstance(value, str):
@@ -53,6 +54,8 @@ def package_versions():
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = None
+    import torch
+
     versions["torch"] = torch.__version__  # the build actually imported (e.g. 2.13.0+cpu)
     versions["python"] = platform.python_version()
     return versions
@@ -92,6 +95,8 @@ def cpu_model():
 
 def device_description(device=None):
     """Where the computation ran: CPU model and cores, torch threads, GPU name when ``device`` is CUDA."""
+    import torch
+
     described = {"cpu": cpu_model(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                  "platform": platform.platform(), "device": str(device) if device is not None else "cpu"}
     if device is not None and torch.device(device).type == "cuda":

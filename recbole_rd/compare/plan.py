@@ -1,0 +1,235 @@
+"""What a comparison is asked to do (:class:`CompareSpec`, parsed once from the command line or the Python
+call) and the rows it trains for one seed (:class:`Row`): T, S, one per distillation method, the baselines,
+each with its configuration and per-row overrides, checked before any training."""
+
+import numbers
+from dataclasses import dataclass, field
+from logging import getLogger
+from pathlib import Path
+from typing import Optional
+
+from recbole_rd.distill.teacher import derived_config
+from recbole_rd.key_lists import BUDGET_KEYS, NOT_PER_ROW, SPLIT_AND_EVALUATION_KEYS, TRAINED_WITH
+from recbole_rd.quick_start.teacher_plan import sibling_config, teacher_config, teacher_model_name
+from recbole_rd.errors import ConfigError
+
+
+@dataclass
+class CompareSpec:
+    """One comparison: ``base_model`` (``Caser``, ``Fossil`` or a RecBole model) on ``dataset``, for each
+    of ``seeds``; ``methods``: ``[(row suffix, method name, config overrides)]``
+    (:func:`parse_distill_methods`); ``config_dict``: with ``eval_protocol: paper`` unless set;
+    ``model_overrides``: ``{row label or model name: {key: value}}``; ``argv``: the command line recorded
+    in the provenance (None: ``sys.argv``); ``resume``: reuse the rows kept under ``<stem>-rows/``."""
+    base_model: str
+    dataset: str
+    config_files: Optional[list] = None
+    config_dict: dict = field(default_factory=dict)
+    baselines: tuple = ()
+    seeds: tuple = (2020,)
+    methods: list = field(default_factory=list)
+    teacher_model: Optional[str] = None
+    model_overrides: Optional[dict] = None
+    results_dir: str = "results"
+    resume: bool = False
+    argv: Optional[list] = None
+
+    @property
+    def stem(self):
+        """Where the results go, less their endings: ``<results_dir>/<dataset>-<base_model>-compare``."""
+        return Path(self.results_dir) / f"{self.dataset}-{self.base_model}-compare"
+
+    @classmethod
+    def from_call(cls, base_model, dataset, config_file_list=None, config_dict=None, baselines=(),
+                  results_dir="results", seeds=(2020,), distill_methods="rd", teacher_model=None,
+                  model_overrides=None, argv=None, resume=False):
+        """The spec of :func:`recbole_rd.compare.compare`'s arguments; refuses unknown methods and
+        invalid or repeated seeds (before any training)."""
+        methods = parse_distill_methods(distill_methods)
+        return cls(base_model, dataset, config_file_list, {"eval_protocol": "paper", **(config_dict or {})},
+                   tuple(baselines), tuple(checked_seeds(seeds)), methods, teacher_model, model_overrides,
+                   results_dir, resume, argv)
+
+    @classmethod
+    def from_args(cls, args, argv=None):
+        """The spec of the command line's parsed ``args`` (``--compare``); ``argv``: the command line as
+        given, recorded in the provenance. ``--model`` names the base model or its distilled student
+        (``CaserRD`` compares ``Caser``)."""
+        from recbole_rd.model.abstract_recommender import is_student
+        from recbole_rd.model.registry import get_model
+        from recbole_rd.quick_start.cli import parse_seeds
+
+        student = get_model(args.model)
+        base = student.teacher_model if is_student(student) else args.model
+        files = args.config_files.strip().split(" ") if args.config_files else None
+        return cls.from_call(base, args.dataset, files, baselines=[b for b in args.baselines.split(",") if b],
+                             results_dir=args.results_dir, seeds=parse_seeds(args.seeds),
+                             distill_methods=args.distill_methods, teacher_model=args.teacher_model, argv=argv,
+                             resume=args.resume)
+
+
+def checked_seeds(seeds):
+    """``seeds`` as a list (one seed alone allowed); refuses non-integers, none and repeated ones."""
+    seeds = [seeds] if isinstance(seeds, (str, numbers.Integral)) else list(seeds)
+    if not all(isinstance(seed, numbers.Integral) for seed in seeds):
+        raise ConfigError(f"seeds: {seeds!r} is invalid; allowed: integers, e.g. seeds=[2020, 2021] "
+                          f"(--seeds=2020,2021 on the command line)")
+    repeated = sorted({seed for seed in seeds if seeds.count(seed) > 1})
+    if repeated or not seeds:
+        raise ConfigError(f"seeds: {', '.join(map(str, repeated)) + ' given more than once' if repeated else 'none given'};"
+                          f" give each seed once, e.g. --seeds=2020,2021,2022 (a repeated seed would count one "
+                          f"run twice in the mean and std)")
+    return seeds
+
+
+@dataclass
+class Row:
+    """One row of the comparison: its label, role (teacher, student, distilled, baseline) and config."""
+    label: str
+    role: str
+    config: object
+    tag: str
+
+
+def method_names():
+    """``{name: method class}`` of the distillation methods and of each method's variants
+    (``rd-position``, ``cd-student``: the method with its ``variant_key`` set)."""
+    from recbole_rd.distill import METHODS, method_class
+
+    method_class(None)  # imports every method module, so that each registers itself
+    names = {name: METHODS[name] for name in sorted(METHODS)}
+    for name, cls in list(names.items()):
+        names.update((f"{name}-{variant}", cls) for variant in cls.variants)
+    return names
+
+
+def trained_with_keys(role):
+    """:data:`TRAINED_WITH` of a row with ``role``; a distilled row's add ``distill_method`` and the
+    variant key of every method (``weighting``, ``cd_sampling``): T, S and the baselines distil nothing."""
+    if role != "distilled":
+        return TRAINED_WITH
+    variant_keys = sorted({cls.variant_key for cls in method_names().values() if cls.variant_key})
+    return TRAINED_WITH + ("distill_method", *variant_keys)
+
+
+def parse_distill_methods(spec):
+    """``[(label, name, config overrides)]`` of ``spec`` (``"rd,rd-position"`` or a list):
+    each method by name (``rd``, ``cd``, ``rrd``, ``dcd``) or as ``method-variant``."""
+    names = [n.strip() for n in (spec.split(",") if isinstance(spec, str) else spec) if n and n.strip()]
+    allowed = method_names()
+    unknown = [n for n in names if n.lower() not in allowed]
+    if unknown or not names:
+        raise ConfigError(f"distill_methods: {', '.join(map(repr, unknown)) or 'nothing'} given; allowed: "
+                          f"{', '.join(allowed)} (comma-separated, e.g. --distill_methods=rd,rd-position)")
+    methods = []
+    for name in dict.fromkeys(n.lower() for n in names):
+        method, _, variant = name.partition("-")
+        overrides = {"distill_method": method, **({allowed[name].variant_key: variant} if variant else {})}
+        methods.append((method.upper() + (f"-{variant}" if variant else ""), name, overrides))
+    return methods
+
+
+def comparison_config(name, config):
+    """Config of a RecBole baseline: its own defaults, the comparison's budget and the shared split
+    settings of the distilled student's ``config``."""
+    return sibling_config(name, config, BUDGET_KEYS + SPLIT_AND_EVALUATION_KEYS)
+
+
+def check_methods_kept(rows):
+    """Refuse an override that turns a distilled row into another method than its name says
+    (``--CaserRD.cd_sampling=teacher`` on the row ``Caser-CD-student``)."""
+    for row in (r for r in rows if r.role == "distilled"):
+        for key, value in parse_distill_methods(row.tag)[0][2].items():
+            if row.config[key] != value:
+                raise ConfigError(f"--{key}={row.config[key]} for row {row.label} contradicts its name ({key}: "
+                                  f"{value}); drop that override, or name the method in --distill_methods")
+
+
+def check_rows_differ(rows):
+    """Refuse two distilled rows that are one run (``rd`` beside ``rd-hybrid``, RD's default, or
+    ``cd`` beside ``cd-student`` under a global ``--cd_sampling=student``): it would be trained twice
+    and one of them labelled as what it is not."""
+    distilled = [row for row in rows if row.role == "distilled"]
+    for i, row in enumerate(distilled):
+        for earlier in distilled[:i]:
+            if row.config.final_config_dict == earlier.config.final_config_dict:
+                raise ConfigError(f"rows {earlier.label} and {row.label} are one run (every setting equal); "
+                                  f"drop one from --distill_methods")
+
+
+def check_negatives(rows):
+    """Refuse a baseline trained with BPR (per-row overrides applied): RecBole's models need sampled
+    negatives for it, and the comparison shares one training split without them."""
+    for row in (r for r in rows if r.role == "baseline"):
+        if str(row.config["loss_type"]).upper() == "BPR":
+            raise ConfigError(f"baselines: {row.label} with loss_type BPR needs sampled negatives, but the "
+                              f"comparison shares one split without them; pass --{row.label}.loss_type=CE or "
+                              f"use Pop, SASRec, GRU4Rec, recbole.Caser")
+
+
+def plan_rows(config, base_model, teacher_model, methods, baselines, given=None):
+    """The rows of one seed: T, S, one per distillation method, then the baselines. The teacher is
+    ``given`` (a given teacher's row), else :func:`teacher_config` of the distilled student
+    ``config``, after setting its ``teacher_model`` (default: the config's, else ``base_model`` at
+    teacher size)."""
+    if teacher_model:
+        config["teacher_model"] = teacher_model
+    teacher_name = given.label[:-len("-T")] if given else teacher_model_name(config)
+    rows = [given or Row(f"{teacher_name}-T", "teacher", teacher_config(config), "teacher"),
+            Row(f"{base_model}-S", "student", derived_config(config, model=base_model), "student")]
+    rows += [Row(f"{base_model}-{suffix}", "distilled", derived_config(config, **overrides), name)
+             for suffix, name, overrides in methods]
+    # a baseline of the teacher's architecture stays: RecBole's model at its own size and defaults
+    rows += [Row(name, "baseline", comparison_config(name, config), name) for name in dict.fromkeys(baselines)]
+    return rows
+
+
+def row_overrides(config, rows, given=None):
+    """``{row label: {key: value}}`` from ``given``, the config key ``model_overrides`` and dotted
+    keys ``<row label or model name>.<key>`` (e.g. ``--SASRec.epochs=50``); a model name applies to
+    every row of that model. Refuses names matching no row and keys that cannot differ per row."""
+    named = {}
+    for source in (config["model_overrides"], given):
+        if not source:
+            continue
+        if not isinstance(source, dict) or not all(isinstance(v, dict) for v in source.values()):
+            raise ConfigError(f"model_overrides: {source!r} is invalid; allowed: {{row or model: {{key: value}}}}, "
+                              f"e.g. {{'SASRec': {{'epochs': 50}}}}")
+        for name, keys in source.items():
+            named.setdefault(str(name), {}).update(keys)
+    for key, value in config.final_config_dict.items():
+        if "." in key:
+            name, _, option = key.rpartition(".")
+            named.setdefault(name, {})[option] = value
+    per_row = {row.label: {} for row in rows}
+    for name, keys in named.items():
+        targets = [row.label for row in rows if name in (row.label, row.config["model"])]
+        if not targets:
+            raise ConfigError(f"--{name}.<key> / model_overrides: '{name}' names no row of this comparison; "
+                              f"rows: {', '.join(row.label for row in rows)}")
+        fixed = sorted(set(keys) & set(NOT_PER_ROW))
+        if fixed:
+            raise ConfigError(f"--{name}.{fixed[0]}: {', '.join(fixed)} cannot differ per row (all rows share "
+                              f"one split, window and evaluation); set it for the whole comparison instead")
+        if name not in per_row:  # a model name: say which rows it reached
+            getLogger().info(f"--{name}.<key> ({', '.join(sorted(keys))}) applies to rows {', '.join(targets)}")
+        for label in targets:
+            per_row[label].update(keys)
+    warn_student_only(rows, named, per_row)
+    return per_row
+
+
+def warn_student_only(rows, named, per_row):
+    """Warn when a model-name override (``--Caser.lr``) reaches S but not the distilled rows (whose
+    model is ``CaserRD``): S and the distilled students would no longer train alike."""
+    student = next((row for row in rows if row.role == "student"), None)
+    distilled = [row for row in rows if row.role == "distilled"]
+    if not (student and distilled and student.config["model"] in named):
+        return
+    keys = named[student.config["model"]]
+    differ = sorted(k for k in keys if any(per_row[row.label].get(k) != keys[k] for row in distilled))
+    if differ:
+        model = distilled[0].config["model"]
+        getLogger().warning(f"--{student.config['model']}.<key>: {', '.join(differ)} set for every "
+                            f"{student.config['model']} row (S included) but not for the distilled rows (model "
+                            f"{model}): they no longer train like S; add --{model}.<key> for them too")
