@@ -1,7 +1,7 @@
 """Type and range of the numeric config keys this package and RecBole read, checked before anything
 is built: a typo (``--epochs=abc``, ``--embedding_size=0``) is one ConfigError naming the key, never
-a traceback from inside RecBole or torch (``topk`` and ``metrics`` RecBole checks itself). Imports nothing heavy: the command line checks its own
-values with it before torch loads. (Distillation keys are checked by their method, see
+a traceback from inside RecBole or torch (``topk`` and ``metrics`` RecBole checks itself). Imports
+nothing heavy: the command line checks its own values with it before torch loads. (Distillation keys are checked by their method, see
 :mod:`recbole_rd.distill`.)"""
 
 import math
@@ -72,7 +72,12 @@ def command_line_value(text):
         return text
 
 
+def command_line_texts(argv):
+    """``{key: text}`` of the ``--key=value`` words of ``argv``: RecBole's command-line settings, which
+    win over any value a run sets in its config_dict."""
+    return dict(arg[2:].split("=", 1) for arg in argv if arg.startswith("--") and "=" in arg)
+
+
 def command_line_values(argv):
     """``{key: value}`` of the ``--key=value`` words of ``argv``, read as RecBole reads them."""
-    return {arg[2:].split("=", 1)[0]: command_line_value(arg.split("=", 1)[1])
-            for arg in argv if arg.startswith("--") and "=" in arg}
+    return {key: command_line_value(text) for key, text in command_line_texts(argv).items()}

@@ -11,9 +11,9 @@ from test_cli import cli, error_lines
 from test_compare import read_csv
 
 from recbole_rd.checkpoint import CheckpointError, load_checkpoint
+from recbole_rd.compare import compare
 from recbole_rd.evaluator import evaluate_period
 from recbole_rd.quick_start import load_data_and_model, run_recbole_rd
-from recbole_rd.compare import compare
 from recbole_rd.utils import ConfigError
 
 ARGV = ["run_recbole_rd.py", "--compare", "--model=Caser", "--dataset=tiny", "--teacher_checkpoint=T.pth"]

@@ -13,8 +13,8 @@ from recbole.utils.case_study import full_sort_topk as recbole_full_sort_topk
 from recbole_rd.case_study import full_sort_topk
 from recbole_rd.checkpoint import CheckpointError, dataset_fingerprint, load_checkpoint, run_config
 from recbole_rd.data import DatasetError
-from recbole_rd.distill.teacher import load_teacher
 from recbole_rd.data.period import PeriodEvalData
+from recbole_rd.distill.teacher import load_teacher
 from recbole_rd.key_lists import PLACEMENT_KEYS
 from recbole_rd.quick_start import load_data_and_model, prepare, resave_recbole_checkpoint, train_and_test
 from recbole_rd.quick_start.teacher_plan import ensure_teacher

@@ -4,8 +4,8 @@ import pytest
 import torch
 from conftest import tiny_config_dict
 
-from recbole_rd.quick_start import prepare
 from recbole_rd.model.registry import get_model
+from recbole_rd.quick_start import prepare
 
 
 def counts_after_training(model_name, tiny, batch_size, seed):

@@ -12,8 +12,8 @@ from recbole.trainer import Trainer
 
 import recbole_rd
 import recbole_rd.model.registry
-from recbole_rd.quick_start.cli import main
 from recbole_rd.model.registry import get_model
+from recbole_rd.quick_start.cli import main
 from recbole_rd.utils import properties_dir
 from conftest import tiny_config_dict
 

@@ -10,10 +10,10 @@ from conftest import tiny_config_dict
 from recbole_rd import run_recbole_rd
 from recbole_rd.config import Config
 from recbole_rd.distill.teacher import derived_config, load_teacher, teacher_topk
+from recbole_rd.model.registry import get_model
 from recbole_rd.model.sequential_recommender.recbole_student import RecBoleStudent, student_class
 from recbole_rd.quick_start import prepare
 from recbole_rd.trainer import get_trainer
-from recbole_rd.model.registry import get_model
 from recbole_rd.utils import ConfigError
 
 SIZE_KEYS = {"SASRec": "hidden_size", "GRU4Rec": "embedding_size", "NARM": "embedding_size",

@@ -5,8 +5,8 @@ import torch
 from recbole_rd.checkpoint import dataset_fingerprint
 from recbole_rd.distill import teacher as teacher_pass
 from recbole_rd.distill.base import TeacherNeed
-from recbole_rd.quick_start import prepare
 from recbole_rd.model.registry import get_model
+from recbole_rd.quick_start import prepare
 
 from conftest import CountingTeacher, tiny_config_dict
 

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Optional
 
 from recbole_rd.distill.teacher import derived_config
+from recbole_rd.errors import ConfigError
 from recbole_rd.key_lists import BUDGET_KEYS, NOT_PER_ROW, SPLIT_AND_EVALUATION_KEYS, TRAINED_WITH
 from recbole_rd.quick_start.teacher_plan import sibling_config, teacher_config, teacher_model_name
-from recbole_rd.errors import ConfigError
 
 
 @dataclass

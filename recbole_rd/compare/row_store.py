@@ -16,10 +16,10 @@ from pathlib import Path
 
 import torch
 
-from recbole_rd.distill.teacher import file_sha256
-from recbole_rd.key_lists import UNDECIDING_KEYS
 from recbole_rd.compare.provenance import package_versions, plain_data
 from recbole_rd.compare.result import RowResult
+from recbole_rd.distill.teacher import file_sha256
+from recbole_rd.key_lists import UNDECIDING_KEYS
 from recbole_rd.utils import atomic_write, properties_dir
 
 FORMAT = "recbole-rd-row/1"

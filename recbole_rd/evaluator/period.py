@@ -26,8 +26,8 @@ def with_settings(config, *periods):
 def evaluate_period(eval_data, model, device, per_user=False, show_progress=None):
     """The metrics of ``eval_data.settings`` (``eval_data``: a :class:`PeriodEvalData`; default
     settings: Precision@3/5/10, nDCG@3/5/10, full-ranking MAP) of ``model``, averaged over users and
-    rounded to ``metric_decimal_place``; ``per_user=True``: a tensor per metric, one value per user. ``show_progress`` (default: the config's)
-    shows a progress bar on rank 0.
+    rounded to ``metric_decimal_place``; ``per_user=True``: a tensor per metric, one value per user.
+    ``show_progress`` (default: the config's) shows a progress bar on rank 0.
 
     In DDP mode each rank scores its share of the users and the sums are
     all-reduced (``per_user`` then gives this rank's users only).

@@ -16,7 +16,7 @@ import shlex
 import sys
 from contextlib import contextmanager
 
-from recbole_rd.config_values import check_values, command_line_values
+from recbole_rd.config_values import check_values, command_line_texts, command_line_values
 from recbole_rd.data.sources import default_inter_file, missing_dataset_message
 from recbole_rd.errors import ConfigError, DatasetError, RecBoleRDError
 from recbole_rd.quick_start.dependency_warnings import quiet_dependency_warnings
@@ -94,12 +94,6 @@ def parse_seeds(text):
                           f"e.g. --seeds=2020,2021") from None
 
 
-def command_line_keys(argv):
-    """The config keys given as ``--key=value`` in ``argv``: RecBole's command line, which wins over
-    any value a run sets in its config_dict."""
-    return {arg[2:].split("=", 1)[0] for arg in argv if arg.startswith("--") and "=" in arg}
-
-
 def check_before_loading(args, argv):
     """What the command line refuses before torch and RecBole load (a typo answers at once): a numeric
     ``--key=value`` of the wrong type or range, a dataset missing from RecBole's default ``data_path``.
@@ -139,7 +133,7 @@ def run_command(args, command=None):
     if args.compare and (args.nproc > 1 or args.world_size > 0):
         raise ConfigError("--compare runs in one process; drop --nproc/--world_size "
                           "(train a single model in DDP mode instead)")
-    if args.compare and "seed" in command_line_keys((command or [])[1:]):
+    if args.compare and "seed" in command_line_texts((command or [])[1:]):
         raise ConfigError("--seed with --compare would override every seed of --seeds (RecBole's command line "
                           "wins over the comparison's per-seed setting); give the seeds as --seeds=2020,2021")
     if args.compare:

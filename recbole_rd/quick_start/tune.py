@@ -15,12 +15,13 @@ from logging import getLogger
 
 from recbole.trainer import HyperTuning
 
+from recbole_rd.config_values import command_line_texts
 from recbole_rd.distill.teacher import load_teacher
-from recbole_rd.quick_start.cli import command_errors, command_line_keys
-from recbole_rd.quick_start.quick_start import prepare, run_recbole_rd
-from recbole_rd.quick_start.teacher_plan import ensure_teacher
 from recbole_rd.model.abstract_recommender import is_student
 from recbole_rd.model.registry import get_model
+from recbole_rd.quick_start.cli import command_errors
+from recbole_rd.quick_start.quick_start import prepare, run_recbole_rd
+from recbole_rd.quick_start.teacher_plan import ensure_teacher
 from recbole_rd.utils import ConfigError
 
 
@@ -74,7 +75,7 @@ def finished_trials_only(stop_fn):
 def check_not_on_command_line(searched, argv):
     """Refuse ``--key=value`` on the command line for a searched key: RecBole's command line wins
     over each trial's value, so every trial would run with the same one."""
-    given = sorted(command_line_keys(argv) & set(searched))
+    given = sorted(command_line_texts(argv).keys() & set(searched))
     if given:
         raise ConfigError(f"{', '.join('--' + key for key in given)} on the command line would override every "
                           f"trial's value of {', '.join(given)} (RecBole's command line wins); drop "

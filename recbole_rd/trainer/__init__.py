@@ -1,9 +1,9 @@
 from recbole.utils import get_trainer as recbole_get_trainer
 
 from recbole_rd.model.abstract_recommender import is_student
+from recbole_rd.model.registry import get_model
 from recbole_rd.trainer.distill_trainer import DistillTrainer
 from recbole_rd.trainer.trainer import SafeTrainer, safe_trainer_class
-from recbole_rd.model.registry import get_model
 
 __all__ = ["SafeTrainer", "DistillTrainer", "get_trainer"]
 

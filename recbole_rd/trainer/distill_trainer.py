@@ -7,8 +7,8 @@ from recbole.data.interaction import Interaction
 
 from recbole_rd.distill.base import build_method
 from recbole_rd.distill.teacher import INSTANCE_ID, load_teacher, teacher_ranking_cached
-from recbole_rd.trainer.trainer import SafeTrainer
 from recbole_rd.model.registry import get_model
+from recbole_rd.trainer.trainer import SafeTrainer
 from recbole_rd.utils import ConfigError, size_key
 
 STUDENT_INTERFACE = ("ranking_loss_and_scores", "full_sort_predict", "n_items")
