@@ -30,16 +30,17 @@ _RUN_KEYS = {*dataset_arguments, *evaluation_arguments, *general_arguments, *tra
 _SKIP = object()
 
 
-def _plain(value):
+def _storable(value):
+    """``value`` as data a weights-only torch file holds (numbers, text, lists, dicts of them), else ``_SKIP``."""
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, np.generic):  # e.g. a hyperopt sample
-        return _plain(value.item())
+        return _storable(value.item())
     if isinstance(value, (list, tuple)):
-        items = [_plain(v) for v in value]
+        items = [_storable(v) for v in value]
         return _SKIP if any(i is _SKIP for i in items) else items
     if isinstance(value, dict) and all(isinstance(k, str) for k in value):
-        items = {k: _plain(v) for k, v in value.items()}
+        items = {k: _storable(v) for k, v in value.items()}
         return _SKIP if any(v is _SKIP for v in items.values()) else items
     return _SKIP
 
@@ -48,7 +49,7 @@ def model_hyper_parameters(config):
     """The model's own keys of a RecBole config (no paths, devices or run settings)."""
     out = {}
     for key, value in config.final_config_dict.items():
-        value = _plain(value)
+        value = _storable(value)
         if key not in _RUN_KEYS and value is not _SKIP:
             out[key] = value
     out["MAX_ITEM_LIST_LENGTH"] = config["MAX_ITEM_LIST_LENGTH"]
@@ -69,7 +70,7 @@ def run_config(config):
             continue
         if isinstance(value, enum.Enum) and _ENUMS.get(type(value).__name__) is type(value):
             values[key], enums[key] = value.name, type(value).__name__
-        elif (plain := _plain(value)) is not _SKIP:
+        elif (plain := _storable(value)) is not _SKIP:
             values[key] = plain
         else:
             skipped.append(key)
@@ -111,7 +112,7 @@ def _other_parameters(model):
     for key, value in model.other_parameter().items():
         if isinstance(value, torch.Tensor):
             out[key] = value.detach()
-        elif (plain := _plain(value)) is not _SKIP:
+        elif (plain := _storable(value)) is not _SKIP:
             out[key] = plain
     return out
 
@@ -243,7 +244,7 @@ def check_same_split(state, config, path, role="teacher checkpoint"):
     split = "paper_split" if current["eval_protocol"] == "paper" else "eval_args"
     problems = [f"{key}: checkpoint {recorded[key]!r} vs this run {current[key]!r}"
                 for key in ("eval_protocol", split, "MAX_ITEM_LIST_LENGTH")
-                if key in recorded and _plain(current[key]) != recorded[key]]
+                if key in recorded and _storable(current[key]) != recorded[key]]
     if problems:
         raise CheckpointError(f"{role} {path} was trained on another split or window: " + "; ".join(problems)
                               + ". A teacher must see exactly this run's training data (else it has seen test "

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import recbole.config
 import torch
+import yaml
 from recbole.config import Config as RecBoleConfig
 from recbole.utils import ModelType
 
@@ -29,6 +30,12 @@ def model_properties_files(model_class, model, props):
     if base:
         files.append(props / "model" / f"{base}.yaml")
     return files + [props / "model" / f"{model}.yaml"]
+
+
+def package_default_keys():
+    """The keys of ``properties/overall.yaml``: how this package trains by default (batch size, optimiser,
+    budget, evaluation)."""
+    return tuple(yaml.safe_load((properties_dir() / "overall.yaml").read_text()))
 
 
 def recbole_dataset_yaml(dataset):
@@ -58,8 +65,17 @@ class Config(RecBoleConfig):
       (Caser, Fossil and their students) unless set explicitly; other models keep
       RecBole's ``MAX_ITEM_LIST_LENGTH`` (default 50) whatever ``L`` says;
     * in DDP mode (``local_rank`` set by the launcher) the process-group backend is
-      ``dist_backend`` (``auto``: nccl on CUDA, gloo on CPU; RecBole hard-codes nccl).
+      ``dist_backend`` (``auto``: nccl on CUDA, gloo on CPU; RecBole hard-codes nccl);
+    * ``reads_command_line=False``: ``sys.argv`` is not read (the command line's settings, if any,
+      came in ``config_dict``: see :func:`config_beside`).
     """
+
+    def __init__(self, model=None, dataset=None, config_file_list=None, config_dict=None, reads_command_line=True):
+        self.reads_command_line = reads_command_line
+        super().__init__(model, dataset, config_file_list, config_dict)
+
+    def _load_cmd_line(self):
+        return super()._load_cmd_line() if self.reads_command_line else {}
 
     def _get_model_and_dataset(self, model, dataset):
         if isinstance(model, str) or model is None:
@@ -133,3 +149,19 @@ class Config(RecBoleConfig):
         final["single_spec"] = False
         if local_rank != 0:  # as RecBole: only rank 0 logs and shows progress
             final.update(state="error", show_progress=False, verbose=False)
+
+
+def user_settings(config):
+    """What the user set for ``config`` (its files, ``config_dict`` and command line, as RecBole merged
+    them), less ``model``, ``dataset`` and the per-row keys of a comparison (``<row>.<key>``)."""
+    return {k: v for k, v in config.external_config_dict.items() if k not in ("model", "dataset") and "." not in k}
+
+
+def config_beside(config, model, settings=None, shared_keys=()):
+    """A :class:`Config` of ``model`` (a name or class) on ``config``'s dataset, resolved by RecBole like any
+    user config: ``model``'s own properties, the user's settings of ``config`` (:func:`user_settings`;
+    ``data_path`` as given), ``config``'s values at ``shared_keys``, then ``settings``. The command line is
+    not read again: its settings are among the user's."""
+    shared = {k: config[k] for k in shared_keys if k in config.final_config_dict and k != "data_path"}
+    return Config(model, config["dataset"], config_dict={**user_settings(config), **shared, **(settings or {})},
+                  reads_command_line=False)

@@ -77,3 +77,10 @@ class CountingTeacher(torch.nn.Module):
     def full_sort_predict(self, interaction):
         self.calls += 1
         return torch.arange(self.n_items, dtype=torch.float).repeat(len(interaction), 1) * self.scale
+
+
+def config_with(config, model=None, **settings):
+    """A fresh config beside ``config`` (its model, or ``model``) with ``settings``, resolved by RecBole."""
+    from recbole_rd.config import config_beside
+
+    return config_beside(config, model or config.model_class, settings)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from recbole_rd.checkpoint import CheckpointError, load_checkpoint
-from recbole_rd.distill.teacher import derived_config
+from conftest import config_with
 from recbole_rd.model.sequential_recommender import Caser
 from recbole_rd.quick_start import run_recbole_rd, train_and_test
 from recbole_rd.utils import atomic_write
@@ -26,7 +26,7 @@ class Payload:
 @pytest.fixture
 def trained(tiny_data):
     config, train, valid, test = tiny_data
-    return train_and_test(derived_config(config, epochs=1), train, valid, test)
+    return train_and_test(config_with(config, epochs=1), train, valid, test)
 
 
 def test_checkpoint_round_trip_gives_identical_scores(trained, tiny_data):

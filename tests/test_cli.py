@@ -105,10 +105,11 @@ def test_compare_flags_reach_compare(tiny, monkeypatch):
     calls = []
     monkeypatch.setattr(module, "run_compare", lambda *args, **kwargs: calls.append((args, kwargs)))
     cli(tiny, "--compare", "--distill_methods=rd,rd-position", "--teacher_model=SASRec", "--baselines=Pop,GRU4Rec",
-        "--seeds=1,2", "--results_dir=out", "--resume")  # --model: CaserRD by default, which compares Caser
+        "--seeds=1,2", "--results_dir=out", "--resume", "--epochs=3", "--Caser-S.epochs=1")  # --model: CaserRD
     (((spec,), kwargs),) = calls
     assert kwargs == {} and spec.argv == sys.argv  # recorded as given
-    assert spec == CompareSpec("Caser", "tiny", [str(tiny / "tiny.yaml")], {"eval_protocol": "paper"},
+    assert spec == CompareSpec("Caser", "tiny", [str(tiny / "tiny.yaml")],
+                               {"eval_protocol": "paper", "teacher_model": "SASRec", "epochs": 3, "Caser-S.epochs": 1},
                                ("Pop", "GRU4Rec"), (1, 2), parse_distill_methods("rd,rd-position"), "SASRec",
                                None, "out", True, sys.argv)
 

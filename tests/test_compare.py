@@ -187,12 +187,12 @@ def test_a_baseline_of_the_teachers_architecture_is_its_own_row(tiny):
     """``--teacher_model=SASRec --baselines=SASRec``: the teacher is SASRec at the teacher's size, the
     baseline RecBole's SASRec at its own; both are asked for, so both are rows."""
     from recbole_rd.config import Config
-    from recbole_rd.compare.plan import plan_rows
+    from recbole_rd.compare.plan import plan_rows, row_config
 
-    config = Config(model="CaserRD", dataset="tiny", config_dict=tiny_config_dict(tiny))
-    rows = plan_rows(config, "Caser", "SASRec", parse_distill_methods("rd"), ["Pop", "SASRec"])
+    config = Config(model="CaserRD", dataset="tiny", config_dict=tiny_config_dict(tiny, teacher_model="SASRec"))
+    rows = plan_rows(config, "Caser", parse_distill_methods("rd"), ["Pop", "SASRec"])
     assert [row.label for row in rows] == ["SASRec-T", "Caser-S", "Caser-RD", "Pop", "SASRec"]
-    teacher, baseline = rows[0].config, rows[-1].config
+    teacher, baseline = row_config(rows[0], config, {}), row_config(rows[-1], config, {})
     assert teacher["model"] == baseline["model"] == "SASRec"
     assert (teacher["hidden_size"], baseline["hidden_size"]) == (config["teacher_embedding_size"], 64)
 
@@ -243,11 +243,11 @@ def test_bad_per_row_override_is_refused_before_training(tiny, overrides, messag
 
 
 class FakeConfig(dict):
-    final_config_dict = property(lambda self: self)
+    external_config_dict = property(lambda self: self)
 
 
-FAKE_ROWS = [Row("Caser-T", "teacher", {"model": "Caser"}, "teacher"), Row("Caser-S", "student", {"model": "Caser"},
-             "student"), Row("Caser-RD", "distilled", {"model": "CaserRD"}, "rd")]
+FAKE_ROWS = [Row("Caser-T", "teacher", "Caser", "teacher"), Row("Caser-S", "student", "Caser", "student"),
+             Row("Caser-RD", "distilled", "CaserRD", "rd")]
 
 
 @pytest.mark.parametrize("keys, warned", [
@@ -266,7 +266,7 @@ def test_a_model_name_override_reaching_s_but_not_the_distilled_rows_is_warned(c
 def test_a_model_name_override_says_which_rows_it_reaches(caplog):
     """RecBole's Caser baseline is also model ``Caser``: the log names every row a name reaches."""
     caplog.set_level("INFO")
-    rows = [*FAKE_ROWS, Row("recbole.Caser", "baseline", {"model": "Caser"}, "recbole.Caser")]
+    rows = [*FAKE_ROWS, Row("recbole.Caser", "baseline", "recbole.Caser", "recbole.Caser")]
     per_row = row_overrides(FakeConfig({"model_overrides": None, "Caser.dropout_prob": 0.2,
                                         "Caser-S.epochs": 3}), rows)
     assert per_row["recbole.Caser"] == {"dropout_prob": 0.2} and per_row["Caser-RD"] == {}

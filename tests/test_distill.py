@@ -13,12 +13,13 @@ from recbole_rd.distill import (
     teacher_topk,
     teacher_topk_cached,
 )
-from recbole_rd.distill.teacher import derived_config, load_teacher
+from recbole_rd.distill.teacher import load_teacher
 from recbole_rd.quick_start import prepare, run_recbole_rd, train_and_test
 from recbole_rd.trainer import get_trainer
 from recbole_rd.model.registry import get_model
 from recbole_rd.utils import ConfigError
 from conftest import CountingTeacher, tiny_config_dict, write_tiny
+from conftest import config_with
 
 
 def test_position_weights_by_hand():
@@ -99,7 +100,7 @@ def test_topk_over_item_blocks_equals_the_full_ranking(tiny_data, model_name):
     config, train, _, _ = tiny_data
     dataset = train._dataset
     torch.manual_seed(1)
-    model = get_model(model_name)(derived_config(config, model=model_name, fossil_alpha=0.5), dataset).eval()
+    model = get_model(model_name)(config_with(config, model_name, fossil_alpha=0.5), dataset).eval()
     full = teacher_topk(model, dataset, K=6, device="cpu", chunk_size=50, item_block=dataset.item_num)
     blocks = teacher_topk(model, dataset, K=6, device="cpu", chunk_size=50, item_block=17)
     assert torch.equal(full, blocks)
@@ -178,13 +179,13 @@ def test_student_requires_a_teacher_when_trainer_used_directly(tiny_data):
     from recbole_rd.model.sequential_recommender import CaserRD
 
     config, train, valid, _ = tiny_data
-    config = derived_config(config, model="CaserRD", teacher_checkpoint=None, alpha=1.0, K=5, **{
+    config = config_with(config, "CaserRD", teacher_checkpoint=None, alpha=1.0, K=5, **{
         "lambda": 1.0, "mu": 0.1, "epsilon": 10, "weighting": "hybrid", "dynamic_start_epoch": 0})
     trainer = DistillTrainer(config, CaserRD(config, train._dataset))
     with pytest.raises(ConfigError, match="teacher_checkpoint"):
         trainer.fit(train, valid)
     with pytest.raises(ConfigError, match="alpha"):
-        DistillTrainer(derived_config(config, alpha=-1), CaserRD(config, train._dataset))
+        DistillTrainer(config_with(config, alpha=-1), CaserRD(config, train._dataset))
 
 
 def test_unknown_model_name_lists_the_choices(tiny):
@@ -194,7 +195,7 @@ def test_unknown_model_name_lists_the_choices(tiny):
 
 def test_train_and_test_helper_is_shared(tiny_data):
     config, train, valid, test = tiny_data
-    result = train_and_test(derived_config(config, epochs=1), train, valid, test)
+    result = train_and_test(config_with(config, epochs=1), train, valid, test)
     assert_checkpoint_holds_the_model(result)
 
 

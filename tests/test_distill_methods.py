@@ -14,11 +14,12 @@ from recbole_rd.distill.base import sample_positions
 from recbole_rd.distill import dcd
 from recbole_rd.distill.dcd import count_above, discrepancy_sampling_weights
 from recbole_rd.distill.rrd import items_outside, relaxed_ranking_loss
-from recbole_rd.distill.teacher import derived_config, teacher_ranking_cached
+from recbole_rd.distill.teacher import teacher_ranking_cached
 from recbole_rd.quick_start import run_recbole_rd
 from recbole_rd.trainer import DistillTrainer
 from recbole_rd.utils import ConfigError, properties_dir
 from conftest import CountingTeacher, tiny_config_dict, write_tiny
+from conftest import config_with
 
 # --- a 2-row, 5-item example (items 1..5, 0 is padding) -------------------------------------
 STUDENT = [[0.0, 0.5, -1.0, 2.0, 1.0, -0.5],  # row 0: student's score of items 0..5
@@ -313,7 +314,7 @@ def test_epoch_log_sends_each_loss_part_to_tensorboard_and_wandb(tiny_data):
     from recbole_rd.model.sequential_recommender import CaserRD
 
     config, train, _, _ = tiny_data
-    config = derived_config(config, model="CaserRD", teacher_checkpoint=None, distill_method="rd", **RD_KEYS)
+    config = config_with(config, "CaserRD", teacher_checkpoint=None, distill_method="rd", **RD_KEYS)
     trainer = DistillTrainer(config, CaserRD(config, train._dataset))
     scalars, metrics = {}, {}
     trainer.tensorboard = type("Board", (), {

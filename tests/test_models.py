@@ -7,7 +7,7 @@ from recbole.data.interaction import Interaction
 from recbole_rd.model.layers import right_align
 from recbole_rd.sparse import UserHistory
 from recbole_rd.model.sequential_recommender import Caser, Fossil
-from recbole_rd.distill.teacher import derived_config
+from conftest import config_with
 from recbole_rd.utils import ConfigError
 
 
@@ -79,7 +79,7 @@ def test_full_sort_predict_equals_predict_item_by_item(tiny_data, model_name):
     from recbole_rd.model.registry import get_model
 
     config, train, valid, test = tiny_data
-    config = derived_config(config, model=model_name, fossil_alpha=0.5)
+    config = config_with(config, model_name, fossil_alpha=0.5)
     model = get_model(model_name)(config, train._dataset).eval()
     batch = next(iter(test))[0]
     full = model.full_sort_predict(batch)
@@ -97,7 +97,7 @@ def test_shared_item_scores_equal_per_row_scores_and_full_sort(tiny_data, model_
     from recbole_rd.model.registry import get_model
 
     config, train, _, test = tiny_data
-    model = get_model(model_name)(derived_config(config, model=model_name, fossil_alpha=0.5), train._dataset).eval()
+    model = get_model(model_name)(config_with(config, model_name, fossil_alpha=0.5), train._dataset).eval()
     batch = next(iter(test))[0]
     state = model.encode(batch)
     items = torch.tensor([3, 1, 7, 3, 20])  # repeats allowed, as in uniform sampling
@@ -109,7 +109,7 @@ def test_shared_item_scores_equal_per_row_scores_and_full_sort(tiny_data, model_
 
 def test_caser_rows_of_one_user_share_the_user_half_of_the_product(tiny_data):
     config, train, _, _ = tiny_data
-    model = Caser(derived_config(config, model="Caser"), train._dataset).eval()
+    model = Caser(config_with(config, "Caser"), train._dataset).eval()
     with torch.no_grad():
         model.b2.weight.normal_()
     batch = train._dataset.inter_feat[:200]  # training instances: consecutive rows per user
@@ -128,7 +128,7 @@ def test_caser_rows_of_one_user_share_the_user_half_of_the_product(tiny_data):
 
 def test_fossil_score_matches_hand_formula(tiny_data):
     config, train, _, _ = tiny_data
-    config = derived_config(config, model="Fossil", fossil_alpha=0.5, embedding_size=8)
+    config = config_with(config, "Fossil", fossil_alpha=0.5, embedding_size=8)
     model = Fossil(config, train._dataset).eval()
     with torch.no_grad():
         model.eta.copy_(torch.linspace(0.1, 0.5, model.L))
@@ -205,7 +205,7 @@ def test_training_loss_falls_on_tiny_dataset(tiny_data, model_name):
     from recbole_rd.quick_start import train_and_test
 
     config, train, valid, test = tiny_data
-    config = derived_config(config, model=model_name, epochs=6, stopping_step=100, fossil_alpha=0.5)
+    config = config_with(config, model_name, epochs=6, stopping_step=100, fossil_alpha=0.5)
     result = train_and_test(config, train, valid, test)
     losses = result["trainer"].train_loss_dict
     assert losses[5] < losses[0] * 0.9
@@ -231,12 +231,12 @@ def hit_at_10_by_hand(model, test):
 def test_bad_model_keys_raise_clear_errors(tiny_data):
     config, train, _, _ = tiny_data
     with pytest.raises(ConfigError, match="loss_type"):
-        Caser(derived_config(config, loss_type="hinge"), train._dataset)
+        Caser(config_with(config, loss_type="hinge"), train._dataset)
     with pytest.raises(ConfigError, match="L: window 9"):
-        Caser(derived_config(config, L=9), train._dataset)
+        Caser(config_with(config, L=9), train._dataset)
     with pytest.raises(ConfigError, match="T: only T=1"):
-        Caser(derived_config(config, T=3), train._dataset)
+        Caser(config_with(config, T=3), train._dataset)
     with pytest.raises(ConfigError, match="ac_fc"):
-        Caser(derived_config(config, ac_fc="softplus"), train._dataset)
+        Caser(config_with(config, ac_fc="softplus"), train._dataset)
     with pytest.raises(ConfigError, match="train_neg_sample_args"):
-        Caser(derived_config(config, train_neg_sample_args={"distribution": "uniform"}), train._dataset)
+        Caser(config_with(config, train_neg_sample_args={"distribution": "uniform"}), train._dataset)

@@ -9,7 +9,7 @@ from recbole.model.sequential_recommender import SASRec
 from conftest import tiny_config_dict
 from recbole_rd import run_recbole_rd
 from recbole_rd.config import Config
-from recbole_rd.distill.teacher import derived_config, load_teacher, teacher_topk
+from recbole_rd.distill.teacher import load_teacher, teacher_topk
 from recbole_rd.model.registry import get_model
 from recbole_rd.model.sequential_recommender.recbole_student import RecBoleStudent, student_class
 from recbole_rd.quick_start import prepare

@@ -1,6 +1,6 @@
 import torch
 
-from recbole_rd.distill.teacher import derived_config
+from conftest import config_with
 from recbole_rd.model.sequential_recommender import Caser
 from recbole_rd.trainer.trainer import SafeTrainer
 
@@ -13,7 +13,7 @@ def test_adam_is_fused_when_asked_and_makes_the_same_update(tiny_data):
     for fused in (True, False):
         torch.manual_seed(0)
         model = Caser(config, train._dataset)
-        trainer = SafeTrainer(derived_config(config, fused_optimizer=fused), model)
+        trainer = SafeTrainer(config_with(config, fused_optimizer=fused), model)
         optimizer = trainer.optimizer
         assert type(optimizer) is torch.optim.Adam and bool(optimizer.defaults["fused"]) is fused
         assert optimizer.defaults["lr"] == config["learning_rate"]

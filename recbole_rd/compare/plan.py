@@ -8,10 +8,10 @@ from logging import getLogger
 from pathlib import Path
 from typing import Optional
 
-from recbole_rd.distill.teacher import derived_config
 from recbole_rd.errors import ConfigError
 from recbole_rd.key_lists import BUDGET_KEYS, NOT_PER_ROW, SPLIT_AND_EVALUATION_KEYS, TRAINED_WITH
-from recbole_rd.quick_start.teacher_plan import sibling_config, teacher_config, teacher_model_name
+from recbole_rd.quick_start.refusals import build_config_beside
+from recbole_rd.quick_start.teacher_plan import family_config, sibling_config, teacher_config, teacher_model_name
 
 
 @dataclass
@@ -20,7 +20,9 @@ class CompareSpec:
     of ``seeds``; ``methods``: ``[(row suffix, method name, config overrides)]``
     (:func:`parse_distill_methods`); ``config_dict``: with ``eval_protocol: paper`` unless set;
     ``model_overrides``: ``{row label or model name: {key: value}}``; ``argv``: the command line recorded
-    in the provenance (None: ``sys.argv``); ``resume``: reuse the rows kept under ``<stem>-rows/``."""
+    in the provenance (None: ``sys.argv``); ``resume``: reuse the rows kept under ``<stem>-rows/``;
+    ``student_sizes``: the student widths of a size sweep (an S row and one row per method at each,
+    labelled ``Caser-S@16``, ``Caser-RRD@16``; empty: the student's width alone, rows unlabelled)."""
     base_model: str
     dataset: str
     config_files: Optional[list] = None
@@ -33,6 +35,12 @@ class CompareSpec:
     results_dir: str = "results"
     resume: bool = False
     argv: Optional[list] = None
+    student_sizes: tuple = ()
+
+    def seed_settings(self, seed):
+        """The settings of the runs of ``seed``: ``config_dict``, ``teacher_model`` and the seed."""
+        return {**self.config_dict, **({"teacher_model": self.teacher_model} if self.teacher_model else {}),
+                "seed": seed}
 
     @property
     def stem(self):
@@ -42,19 +50,20 @@ class CompareSpec:
     @classmethod
     def from_call(cls, base_model, dataset, config_file_list=None, config_dict=None, baselines=(),
                   results_dir="results", seeds=(2020,), distill_methods="rd", teacher_model=None,
-                  model_overrides=None, argv=None, resume=False):
+                  model_overrides=None, argv=None, resume=False, student_sizes=()):
         """The spec of :func:`recbole_rd.compare.compare`'s arguments; refuses unknown methods and
-        invalid or repeated seeds (before any training)."""
+        invalid or repeated seeds and sizes (before any training)."""
         methods = parse_distill_methods(distill_methods)
         return cls(base_model, dataset, config_file_list, {"eval_protocol": "paper", **(config_dict or {})},
                    tuple(baselines), tuple(checked_seeds(seeds)), methods, teacher_model, model_overrides,
-                   results_dir, resume, argv)
+                   results_dir, resume, argv, tuple(checked_sizes(student_sizes)))
 
     @classmethod
-    def from_args(cls, args, argv=None):
-        """The spec of the command line's parsed ``args`` (``--compare``); ``argv``: the command line as
-        given, recorded in the provenance. ``--model`` names the base model or its distilled student
-        (``CaserRD`` compares ``Caser``)."""
+    def from_args(cls, args, settings=None, argv=None):
+        """The spec of the command line's parsed ``args`` (``--compare``) and its config ``settings`` (the
+        other ``--key=value`` words; ``--<row or model>.<key>`` ones are per-row overrides); ``argv``: the
+        command line as given, recorded in the provenance. ``--model`` names the base model or its
+        distilled student (``CaserRD`` compares ``Caser``)."""
         from recbole_rd.model.abstract_recommender import is_student
         from recbole_rd.model.registry import get_model
         from recbole_rd.quick_start.cli import parse_seeds
@@ -62,10 +71,33 @@ class CompareSpec:
         student = get_model(args.model)
         base = student.teacher_model if is_student(student) else args.model
         files = args.config_files.strip().split(" ") if args.config_files else None
-        return cls.from_call(base, args.dataset, files, baselines=[b for b in args.baselines.split(",") if b],
+        return cls.from_call(base, args.dataset, files, settings, baselines=[b for b in args.baselines.split(",") if b],
                              results_dir=args.results_dir, seeds=parse_seeds(args.seeds),
                              distill_methods=args.distill_methods, teacher_model=args.teacher_model, argv=argv,
-                             resume=args.resume)
+                             resume=args.resume, student_sizes=args.student_sizes or ())
+
+
+def dotted_overrides(settings):
+    """``{row or model: {key: value}}`` of the dotted keys of ``settings`` (``{'SASRec.epochs': 50}``)."""
+    named = {}
+    for key, value in settings.items():
+        if "." in key:
+            name, _, option = key.rpartition(".")
+            named.setdefault(name, {})[option] = value
+    return named
+
+
+def checked_sizes(sizes):
+    """``sizes`` (``"8,16,32"`` or integers) as a sorted list of distinct positive integers."""
+    words = sizes.split(",") if isinstance(sizes, str) else list(sizes)
+    try:
+        values = [int(str(word).strip()) for word in words if str(word).strip()]
+    except ValueError:
+        values = None
+    if values is None or any(v < 1 for v in values) or len(set(values)) != len(values):
+        raise ConfigError(f"student_sizes: {sizes!r} is invalid; allowed: distinct positive integers, the "
+                          f"student's width, e.g. --student_sizes=8,16,32,50")
+    return sorted(values)
 
 
 def checked_seeds(seeds):
@@ -84,11 +116,21 @@ def checked_seeds(seeds):
 
 @dataclass
 class Row:
-    """One row of the comparison: its label, role (teacher, student, distilled, baseline) and config."""
+    """One row of the comparison: its label, role (teacher, student, distilled, baseline), model, tag (the
+    name its checkpoint carries), settings of its own (a distilled row's method) and config (built by
+    :func:`row_config` once the per-row overrides are known; a given teacher's comes from its checkpoint)."""
     label: str
     role: str
-    config: object
+    model: str
     tag: str
+    settings: dict = field(default_factory=dict)
+    config: object = None
+    size: Optional[int] = None
+
+    @property
+    def model_name(self):
+        """The model's name as its config holds it (``recbole.Caser`` is ``Caser``)."""
+        return str(self.model).rpartition(".")[2]
 
 
 def method_names():
@@ -129,64 +171,47 @@ def parse_distill_methods(spec):
     return methods
 
 
-def comparison_config(name, config):
-    """Config of a RecBole baseline: its own defaults, the comparison's budget and the shared split
-    settings of the distilled student's ``config``."""
-    return sibling_config(name, config, BUDGET_KEYS + SPLIT_AND_EVALUATION_KEYS)
-
-
-def check_methods_kept(rows):
-    """Refuse an override that turns a distilled row into another method than its name says
-    (``--CaserRD.cd_sampling=teacher`` on the row ``Caser-CD-student``)."""
-    for row in (r for r in rows if r.role == "distilled"):
-        for key, value in parse_distill_methods(row.tag)[0][2].items():
-            if row.config[key] != value:
-                raise ConfigError(f"--{key}={row.config[key]} for row {row.label} contradicts its name ({key}: "
-                                  f"{value}); drop that override, or name the method in --distill_methods")
-
-
-def check_rows_differ(rows):
-    """Refuse two distilled rows that are one run (``rd`` beside ``rd-hybrid``, RD's default, or
-    ``cd`` beside ``cd-student`` under a global ``--cd_sampling=student``): it would be trained twice
-    and one of them labelled as what it is not."""
-    distilled = [row for row in rows if row.role == "distilled"]
-    for i, row in enumerate(distilled):
-        for earlier in distilled[:i]:
-            if row.config.final_config_dict == earlier.config.final_config_dict:
-                raise ConfigError(f"rows {earlier.label} and {row.label} are one run (every setting equal); "
-                                  f"drop one from --distill_methods")
-
-
-def check_negatives(rows):
-    """Refuse a baseline trained with BPR (per-row overrides applied): RecBole's models need sampled
-    negatives for it, and the comparison shares one training split without them."""
-    for row in (r for r in rows if r.role == "baseline"):
-        if str(row.config["loss_type"]).upper() == "BPR":
-            raise ConfigError(f"baselines: {row.label} with loss_type BPR needs sampled negatives, but the "
-                              f"comparison shares one split without them; pass --{row.label}.loss_type=CE or "
-                              f"use Pop, SASRec, GRU4Rec, recbole.Caser")
-
-
-def plan_rows(config, base_model, teacher_model, methods, baselines, given=None):
-    """The rows of one seed: T, S, one per distillation method, then the baselines. The teacher is
-    ``given`` (a given teacher's row), else :func:`teacher_config` of the distilled student
-    ``config``, after setting its ``teacher_model`` (default: the config's, else ``base_model`` at
+def plan_rows(config, base_model, methods, baselines, given=None, sizes=()):
+    """The rows of one seed: T, S, one per distillation method (at each of ``sizes``: S and the
+    methods at that width), then the baselines; configs not built yet. The teacher is ``given`` (a given
+    teacher's row), else ``teacher_model`` of distilled student ``config`` (default: ``base_model`` at
     teacher size)."""
-    if teacher_model:
-        config["teacher_model"] = teacher_model
-    teacher_name = given.label[:-len("-T")] if given else teacher_model_name(config)
-    rows = [given or Row(f"{teacher_name}-T", "teacher", teacher_config(config), "teacher"),
-            Row(f"{base_model}-S", "student", derived_config(config, model=base_model), "student")]
-    rows += [Row(f"{base_model}-{suffix}", "distilled", derived_config(config, **overrides), name)
-             for suffix, name, overrides in methods]
+    teacher_name = given.model if given else teacher_model_name(config)
+    key = width_key(config)
+    rows = [given or Row(f"{teacher_name}-T", "teacher", teacher_name, "teacher")]
+    for size in sizes or (None,):
+        at, width = (f"@{size}", {key: size}) if size else ("", {})
+        rows.append(Row(f"{base_model}-S{at}", "student", base_model, "student", width, size=size))
+        rows += [Row(f"{base_model}-{suffix}{at}", "distilled", config["model"], name, {**overrides, **width}, size=size)
+                 for suffix, name, overrides in methods]
     # a baseline of the teacher's architecture stays: RecBole's model at its own size and defaults
-    rows += [Row(name, "baseline", comparison_config(name, config), name) for name in dict.fromkeys(baselines)]
+    rows += [Row(name, "baseline", name, name) for name in dict.fromkeys(baselines)]
     return rows
 
 
+def width_key(config):
+    """The width key of distilled student ``config``'s class (``embedding_size`` unless it names one)."""
+    return getattr(config.model_class, "size_key", None) or "embedding_size"
+
+
+def row_config(row, config, overrides):
+    """The config of ``row`` beside distilled student ``config``, with its per-row ``overrides``, each
+    resolved by RecBole from the user's settings: T (:func:`teacher_config`) and S (the base model at
+    the student's width) trained as the student; a distilled row the student with its method's keys; a
+    baseline (:func:`sibling_config`) at its own defaults, with the comparison's budget and split."""
+    if row.role == "teacher":
+        return teacher_config(config, overrides)
+    if row.role == "student":
+        return family_config(row.model, config, {width_key(config): config[width_key(config)], **row.settings,
+                                                 **overrides})
+    if row.role == "distilled":
+        return build_config_beside(config, config.model_class, {**row.settings, **overrides})
+    return sibling_config(row.model, config, BUDGET_KEYS + SPLIT_AND_EVALUATION_KEYS, overrides)
+
+
 def row_overrides(config, rows, given=None):
-    """``{row label: {key: value}}`` from ``given``, the config key ``model_overrides`` and dotted
-    keys ``<row label or model name>.<key>`` (e.g. ``--SASRec.epochs=50``); a model name applies to
+    """``{row label: {key: value}}`` from ``given``, the config key ``model_overrides`` and dotted keys
+    ``<row label or model name>.<key>`` of the user's settings (e.g. in a config file); a model name applies to
     every row of that model. Refuses names matching no row and keys that cannot differ per row."""
     named = {}
     for source in (config["model_overrides"], given):
@@ -197,13 +222,11 @@ def row_overrides(config, rows, given=None):
                               f"e.g. {{'SASRec': {{'epochs': 50}}}}")
         for name, keys in source.items():
             named.setdefault(str(name), {}).update(keys)
-    for key, value in config.final_config_dict.items():
-        if "." in key:
-            name, _, option = key.rpartition(".")
-            named.setdefault(name, {})[option] = value
+    for name, keys in dotted_overrides(config.external_config_dict).items():
+        named.setdefault(name, {}).update(keys)
     per_row = {row.label: {} for row in rows}
     for name, keys in named.items():
-        targets = [row.label for row in rows if name in (row.label, row.config["model"])]
+        targets = [row.label for row in rows if name in (row.label, row.model_name)]
         if not targets:
             raise ConfigError(f"--{name}.<key> / model_overrides: '{name}' names no row of this comparison; "
                               f"rows: {', '.join(row.label for row in rows)}")
@@ -224,12 +247,12 @@ def warn_student_only(rows, named, per_row):
     model is ``CaserRD``): S and the distilled students would no longer train alike."""
     student = next((row for row in rows if row.role == "student"), None)
     distilled = [row for row in rows if row.role == "distilled"]
-    if not (student and distilled and student.config["model"] in named):
+    if not (student and distilled and student.model_name in named):
         return
-    keys = named[student.config["model"]]
+    keys = named[student.model_name]
     differ = sorted(k for k in keys if any(per_row[row.label].get(k) != keys[k] for row in distilled))
     if differ:
-        model = distilled[0].config["model"]
-        getLogger().warning(f"--{student.config['model']}.<key>: {', '.join(differ)} set for every "
-                            f"{student.config['model']} row (S included) but not for the distilled rows (model "
+        model = distilled[0].model_name
+        getLogger().warning(f"--{student.model_name}.<key>: {', '.join(differ)} set for every "
+                            f"{student.model_name} row (S included) but not for the distilled rows (model "
                             f"{model}): they no longer train like S; add --{model}.<key> for them too")

@@ -130,7 +130,7 @@ def write_provenance(record, path):
     return path
 
 
-def summary_line(record):
+def header_line(record):
     """One line for a results header: seeds, versions, commit and device."""
     versions, git, device = record["versions"], record["git"], record["device"]
     commit = "no git" if git is None else f"git {git['commit'][:10]}{' (modified)' if git['modified'] else ''}"

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from recbole_rd.compare import plot as figure
-from recbole_rd.compare.provenance import summary_line, write_provenance
+from recbole_rd.compare import sweep
+from recbole_rd.compare.provenance import header_line, write_provenance
 from recbole_rd.compare.result import SIDE_BY_SIDE, TIMING_ROUNDS
 from recbole_rd.errors import RecBoleRDError
 from recbole_rd.utils import atomic_write
@@ -89,7 +90,7 @@ SIGNIFICANCE_COLUMNS = {
 def title_of(record, table):
     """The title of a comparison's pages, from its provenance ``record`` and summary ``table``."""
     config = record["config"]
-    base = next(row["model"] for row in table if row["role"] == "student")[:-len("-S")]
+    base = next(row["model"] for row in table if row["role"] == "student").rpartition("-S")[0]
     title = f"{config['dataset']}: {base} T / S / distilled, {config['eval_protocol'] or 'recbole'} protocol"
     if config.get("teacher_checkpoint"):
         title += f", T given ({Path(config['teacher_checkpoint']).name})"
@@ -98,7 +99,7 @@ def title_of(record, table):
 
 def header(title, record, stem):
     """The few lines above a Markdown table: what it is, how it was made, where the rest is."""
-    return (f"## {title}\n\n{summary_line(record)}  \n`{record['command_line']}`  \n"
+    return (f"## {title}\n\n{header_line(record)}  \n`{record['command_line']}`  \n"
             f"Full configuration and versions: `{Path(stem).name}-provenance.json`\n\n")
 
 
@@ -138,15 +139,25 @@ def results_table(saved):
 
 
 def table_page(saved):
-    """``<stem>.md``: header, timing note and table."""
-    return (header(title_of(saved.record, saved.table), saved.record, saved.stem) + timing_note(saved.table)
+    """``<stem>.md``: header, timing note and table, then the size sweep (when the rows are one)."""
+    page = (header(title_of(saved.record, saved.table), saved.record, saved.stem) + timing_note(saved.table)
             + "\n\n" + results_table(saved) + "\n")
+    return page + (sweep_section(saved) if sweep.is_sweep(saved.table) else "")
 
 
 def significance_page(saved):
     """``<stem>-significance.md``: header and the paired t-tests."""
     title = f"{title_of(saved.record, saved.table)}: paired t-tests over users"
     return header(title, saved.record, saved.stem) + format_table(saved.tests, SIGNIFICANCE_COLUMNS) + "\n"
+
+
+def sweep_section(saved):
+    """The size sweep's part of a page (:mod:`recbole_rd.compare.sweep`): its summary, the table per size
+    and method, the Pareto figure."""
+    return ("\n### Size sweep\n\n" + "\n".join(line.strip() if i == 0 else f"- {line.strip()}" for i, line
+                                                in enumerate(sweep.sweep_summary(saved.table)))
+            + "\n\n" + format_table(sweep.size_rows(saved.table))
+            + f"\n\n![Pareto front]({Path(saved.stem).name}-pareto.png)\n")
 
 
 def markdown_page(saved):
@@ -194,11 +205,13 @@ def write_results(stem, table, tests, record, n_test_users, metrics):
                "top10_ms_std": None if row["top10_lists_s_std"] is None else row["top10_lists_s_std"] * 1000}
               for row in table]
     seeds = len(record["seeds"])
+    if sweep.is_sweep(table) and sweep.pareto_figure(table, f"{stem}-pareto.png", title_of(record, table)):
+        written.append(f"{stem}-pareto.png")
     if figure.plot(points, f"{stem}.png", metric,
                    f"{title_of(record, table)} ({seeds} seed{'s' if seeds > 1 else ''})",
                    f"time for top-10 lists of all {n_test_users:,} test users, ms"):
         written.append(f"{stem}.png")
-    for stale in {f"{stem}{end}" for end in ("-significance.md", "-significance.csv", ".png")} - set(written):
+    for stale in {f"{stem}{end}" for end in ("-significance.md", "-significance.csv", ".png", "-pareto.png")} - set(written):
         Path(stale).unlink(missing_ok=True)  # an earlier run's: it would be read as this table's
     return results_table(saved), written
 
@@ -206,7 +219,7 @@ def write_results(stem, table, tests, record, n_test_users, metrics):
 def stem_of(path):
     """The stem of ``path``: itself, or the stem of one of its files (``.csv``, ``.md``, ...)."""
     text = str(path)
-    for end in ("-significance.csv", "-significance.md", "-provenance.json", ".csv", ".md", ".png"):
+    for end in ("-significance.csv", "-significance.md", "-provenance.json", "-pareto.png", ".csv", ".md", ".png"):
         if text.endswith(end):
             return Path(text[:-len(end)])
     return Path(text)

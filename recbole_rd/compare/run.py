@@ -14,17 +14,18 @@ from recbole.data.utils import get_dataloader
 from recbole.utils import ModelType
 
 from recbole_rd.compare import timing
-from recbole_rd.compare.plan import (CompareSpec, Row, check_methods_kept, check_negatives, check_rows_differ,
-                                     plan_rows, row_overrides, trained_with_keys)
+from recbole_rd.compare.plan import CompareSpec, Row, plan_rows, row_config, row_overrides, trained_with_keys
+from recbole_rd.compare.row_checks import check_rows
 from recbole_rd.compare.provenance import plain_data, provenance
-from recbole_rd.compare.report import timing_note, write_results
+from recbole_rd.compare import sweep
+from recbole_rd.compare.report import format_table, timing_note, write_results
 from recbole_rd.compare.result import RowResult
 from recbole_rd.compare.row_store import RowStore
 from recbole_rd.compare.summary import significance, summarise
 from recbole_rd.compare.verdict import budget_warnings, headline_metrics, verdict_report
 from recbole_rd.data.period import PeriodEvalData
 from recbole_rd.distill.base import build_method
-from recbole_rd.distill.teacher import derived_config, file_sha256, load_teacher
+from recbole_rd.distill.teacher import file_sha256, load_teacher, saved_teacher_config
 from recbole_rd.errors import ConfigError
 from recbole_rd.evaluator import evaluate_period
 from recbole_rd.model.registry import RECBOLE_PREFIX, get_model
@@ -73,11 +74,12 @@ def train_row(row, train, valid, test):
     return row_result(row, train_and_test(row.config, loader, valid, test, tag=row.tag), loader, test)
 
 
-def train_teacher(config, teacher, train, valid, test):
-    """Train and test the teacher row ``teacher`` for distilled student ``config`` the way every entry
-    point does (:func:`ensure_teacher`); the student's distillation keys are checked first."""
+def train_teacher(teacher, rows, train, valid, test):
+    """Train and test the teacher row ``teacher`` of ``rows`` the way every entry point does
+    (:func:`ensure_teacher`, for the first distilled row); the student's distillation keys are checked first."""
+    student = next(row.config for row in rows if row.role == "distilled")
     loader = train_loader(teacher.config, train)
-    _, result = ensure_teacher(config, loader, valid, test, teacher=teacher.config)
+    _, result = ensure_teacher(student, loader, valid, test, teacher=teacher.config)
     return row_result(teacher, result, loader, test)
 
 
@@ -101,8 +103,8 @@ def given_teacher(config, teacher_model, train):
         raise ConfigError(f"teacher_model: {wanted} names another architecture than teacher_checkpoint {path}, "
                           f"which holds a {name}; drop --teacher_model (the checkpoint decides) or pass "
                           f"--teacher_model={name}")
-    row_config = derived_config(config, **state["hyper_parameters"], model=state["model"])
-    return GivenTeacher(Row(f"{name}-T", "teacher", row_config, "teacher"), model, state)
+    row = Row(f"{name}-T", "teacher", name, "teacher", config=saved_teacher_config(config, type(model), state))
+    return GivenTeacher(row, model, state)
 
 
 def given_teacher_result(given, test):
@@ -124,15 +126,16 @@ def plan_seed(spec, config, train):
     """The rows of one seed (:func:`plan_rows`, per-row overrides applied, checked) and the given teacher
     (a :class:`GivenTeacher`, None unless ``teacher_checkpoint`` is set)."""
     given = given_teacher(config, spec.teacher_model, train) if config["teacher_checkpoint"] else None
-    rows = plan_rows(config, spec.base_model, spec.teacher_model, spec.methods, spec.baselines, given and given.row)
+    rows = plan_rows(config, spec.base_model, spec.methods, spec.baselines, given and given.row, spec.student_sizes)
     for row, keys in zip(rows, row_overrides(config, rows, spec.model_overrides).values()):
-        if given and row is given.row and keys:
-            raise ConfigError(f"--{row.label}.{next(iter(keys))}: the teacher is given by teacher_checkpoint and "
-                              f"not trained here, so its settings cannot change; drop the {row.label} overrides")
-        row.config.final_config_dict.update(keys)
-    check_methods_kept(rows)
-    check_rows_differ(rows)
-    check_negatives(rows)
+        if given and row is given.row:
+            if keys:
+                raise ConfigError(f"--{row.label}.{next(iter(keys))}: the teacher is given by teacher_checkpoint "
+                                  f"and not trained here, so its settings cannot change; drop the {row.label} "
+                                  f"overrides")
+            continue
+        row.config = row_config(row, config, keys)
+    check_rows(rows)
     for row in rows:
         if row.role == "distilled":  # every distilled row's keys, before any training
             build_method(row.config, train._dataset.item_num)
@@ -145,10 +148,9 @@ def train_all(spec, seed, progress=print):
     checked first, then tested). Each finished row is kept under ``<stem>-rows/`` (:class:`RowStore`;
     reused with ``spec.resume``)."""
     config, train, valid, test = prepare(f"{spec.base_model}RD", spec.dataset, spec.config_files,
-                                         {**spec.config_dict, "seed": seed})
+                                         spec.seed_settings(seed), reads_command_line=False)
     rows, given = plan_seed(spec, config, train)
-    # the teacher is set on a copy: the provenance records the comparison's config as the user gave it
-    student = derived_config(config)
+    teacher_path = config["teacher_checkpoint"]
     store = RowStore(f"{spec.stem}-rows", config, spec.resume)
     results = {}
     for index, row in enumerate(rows, 1):
@@ -158,7 +160,7 @@ def train_all(spec, seed, progress=print):
             results[row.label] = given_teacher_result(given, test)
             continue
         if row.role == "distilled":
-            row.config["teacher_checkpoint"] = student["teacher_checkpoint"]
+            row.config["teacher_checkpoint"] = teacher_path
         described = store.describe(row, seed)
         kept = store.reusable(described)
         if kept:
@@ -166,12 +168,12 @@ def train_all(spec, seed, progress=print):
             results[row.label] = kept
         else:
             progress(f"{step} training {row.label}")
-            trained = train_teacher(student, row, train, valid, test) if row.role == "teacher" else \
+            trained = train_teacher(row, rows, train, valid, test) if row.role == "teacher" else \
                 train_row(row, train, valid, test)
             results[row.label] = trained
             store.save(described, trained)
         if row.role == "teacher":
-            student["teacher_checkpoint"] = results[row.label].checkpoint
+            teacher_path = results[row.label].checkpoint
     return rows, results, config, train, test
 
 
@@ -221,6 +223,9 @@ def run_compare(spec, progress=print):
     md_table, written = write_results(spec.stem, table, tests, record, n_test_users, metrics)
     progress(md_table)
     progress(timing_note(table))
+    if spec.student_sizes:
+        progress(format_table(sweep.size_rows(table)))
+        progress("\n".join(sweep.sweep_summary(table)))
     one_pass = {row.label for row in rows if row.config["MODEL_TYPE"] == ModelType.TRADITIONAL}  # e.g. Pop
     for line in verdict_report(tests, metrics, config["valid_metric"], len(spec.seeds)) + budget_warnings(
             table, list(zip(spec.seeds, runs)), headline_metrics(metrics, config["valid_metric"])[0], one_pass):
@@ -231,9 +236,9 @@ def run_compare(spec, progress=print):
 
 def compare(base_model, dataset, config_file_list=None, config_dict=None, baselines=(), results_dir="results",
             seeds=(2020,), progress=print, distill_methods="rd", teacher_model=None, model_overrides=None,
-            argv=None, resume=False):
-    """Train teacher, student alone and one distilled student per method of ``base_model`` (``Caser``
-    or ``Fossil``) plus ``baselines`` on the same split for each seed; write the table, significance
+            argv=None, resume=False, student_sizes=()):
+    """Train teacher, student alone and one distilled student per method of ``base_model`` (``Caser``,
+    ``Fossil`` or a RecBole sequential model such as ``SASRec``) plus ``baselines`` on the same split for each seed; write the table, significance
     tests, plot and provenance under ``results_dir``; return the table rows (numbers).
 
     ``distill_methods``: ``"rd,rd-position"`` or a list (``rd``, ``cd``, ``rrd``, ``dcd``,
@@ -242,8 +247,9 @@ def compare(base_model, dataset, config_file_list=None, config_dict=None, baseli
     ``model_overrides``: ``{row label or model name: {key: value}}``; ``argv``: the command line
     recorded in the provenance (default ``sys.argv``). With the config key ``teacher_checkpoint``
     the T row is that checkpoint, tested but not trained (see :mod:`recbole_rd.compare`). Each finished
-    row is kept under ``<stem>-rows/``; ``resume``: reuse those still valid.
+    row is kept under ``<stem>-rows/``; ``resume``: reuse those still valid. ``student_sizes``: a size
+    sweep (:mod:`recbole_rd.compare.sweep`). No command line is read: ``config_dict`` holds every setting.
     """
     spec = CompareSpec.from_call(base_model, dataset, config_file_list, config_dict, baselines, results_dir,
-                                 seeds, distill_methods, teacher_model, model_overrides, argv, resume)
+                                 seeds, distill_methods, teacher_model, model_overrides, argv, resume, student_sizes)
     return run_compare(spec, progress)

@@ -50,7 +50,7 @@ def summarise(runs, rows):
 
 def significance(runs, rows):
     """Paired t-tests over users (each user's metric averaged over seeds first) of every distilled
-    row against S and against T, per metric; none without per-user values (``eval_protocol: paper`` only)."""
+    row against S (of its width, in a size sweep) and against T, per metric; none without per-user values (``eval_protocol: paper`` only)."""
     import torch
     from scipy.stats import ttest_rel
 
@@ -61,11 +61,12 @@ def significance(runs, rows):
         return {m: torch.stack([run[label].per_user[m] for run in runs]).double().mean(0).numpy()
                 for m in runs[0][label].per_user}
 
-    teacher, student = rows[0], rows[1]
+    teacher = rows[0]
+    students = {row.size: row for row in rows if row.role == "student"}  # a size sweep: one S per width
     tests = []
     for row in (r for r in rows if r.role == "distilled"):
         ours = per_user(row.label)
-        for other, short in ((student, "S"), (teacher, "T")):
+        for other, short in ((students[row.size], "S"), (teacher, "T")):
             theirs = per_user(other.label)
             for metric, values in ours.items():
                 same = bool((values == theirs[metric]).all())

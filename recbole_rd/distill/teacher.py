@@ -1,7 +1,6 @@
 """Loading a teacher safely and computing its top-N ranking (ids, and scores where a method
 needs them) for every training instance, once, cached on disk."""
 
-import copy
 import hashlib
 import time
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from recbole_rd.checkpoint import (
     load_weights,
     saved_model_class,
 )
+from recbole_rd.config import config_beside
 from recbole_rd.distill.base import TeacherNeed
 from recbole_rd.model.sequential_recommender.recbole_student import scores_by_item_embedding
 from recbole_rd.ranking import top_k
@@ -64,13 +64,6 @@ def items_per_block(model, n_items, rows, K, scorer=None):
     return max(K, SCORE_BUDGET // rows) if scorer is not None else n_items
 
 
-def derived_config(config, **overrides):
-    """A copy of a RecBole ``Config`` with some keys replaced (the original is untouched)."""
-    derived = copy.copy(config)
-    derived.final_config_dict = {**config.final_config_dict, **overrides}
-    return derived
-
-
 def load_teacher(config, dataset, path):
     """Rebuild the teacher recorded in checkpoint ``path`` on ``dataset``, frozen in eval mode.
 
@@ -80,12 +73,17 @@ def load_teacher(config, dataset, path):
     check_same_data(state, dataset, path, role="teacher checkpoint")
     check_same_split(state, config, path)
     model_class = saved_model_class(state, path)
-    teacher_config = derived_config(config, **state["hyper_parameters"], model=state["model"])
-    teacher = model_class(teacher_config, dataset).to(config["device"])
+    teacher = model_class(saved_teacher_config(config, model_class, state), dataset).to(config["device"])
     load_weights(teacher, state, path)
     teacher.eval()
     teacher.requires_grad_(False)
     return teacher, state
+
+
+def saved_teacher_config(config, model_class, state):
+    """The config of the teacher saved in checkpoint ``state``: :func:`config_beside` the student's
+    ``config``, with the teacher's recorded hyper-parameters."""
+    return config_beside(config, model_class, state["hyper_parameters"])
 
 
 def targets_of(interaction, field):
@@ -286,5 +284,5 @@ def teacher_topk_cached(teacher, teacher_path, dataset, K, device, cache_dir):
     return ranking.ids, path
 
 
-__all__ = ["derived_config", "load_teacher", "TeacherRanking", "scored_chunks", "teacher_ranking", "teacher_topk",
+__all__ = ["load_teacher", "TeacherRanking", "scored_chunks", "teacher_ranking", "teacher_topk",
            "sharded_teacher_ranking", "teacher_ranking_cached", "teacher_topk_cached"]

@@ -2,8 +2,9 @@
 
 With ``--compare`` (see :mod:`recbole_rd.compare`): ``--distill_methods``,
 ``--teacher_model``, ``--baselines``, ``--seeds``, ``--results_dir``, ``--resume``, and per-row settings
-``--<row or model>.<key>=value`` (e.g. ``--SASRec.epochs=50``), which reach the comparison
-through the run's config like every other ``--key=value``.
+``--<row or model>.<key>=value`` (e.g. ``--SASRec.epochs=50``). Every other ``--key=value`` is a config
+setting: read once (:func:`command_line_settings`, as RecBole reads them) and given to RecBole's Config
+as its ``config_dict``; ``sys.argv`` is never rewritten.
 
 This package's own errors (:class:`recbole_rd.utils.RecBoleRDError`: a bad config, dataset,
 checkpoint or conversion) end the command with one ``error: ...`` line on stderr and exit
@@ -33,7 +34,7 @@ def parse_args(argv):
     parser.add_argument("--config_files", default=None, help="space-separated YAML files")
     parser.add_argument("--compare", action="store_true",
                         help="train teacher, student alone and one distilled student per method of --model "
-                             "(Caser or Fossil) and print a table")
+                             "(Caser, Fossil or a RecBole sequential model) and print a table")
     parser.add_argument("--distill_methods", default="rd",
                         help="with --compare: comma-separated methods, one row each "
                              "(rd, cd, rrd, dcd, rd-position, rd-hybrid, rd-discrepancy, cd-student)")
@@ -43,6 +44,9 @@ def parse_args(argv):
     parser.add_argument("--baselines", default="", help="with --compare: comma-separated RecBole models")
     parser.add_argument("--results_dir", default="results", help="with --compare: output folder")
     parser.add_argument("--seeds", default="2020", help="with --compare: comma-separated seeds")
+    parser.add_argument("--student_sizes", default="",
+                        help="with --compare: a size sweep, comma-separated student widths (the width key of "
+                             "--model: embedding_size, hidden_size), e.g. 8,16,32,50: S and every method at each")
     parser.add_argument("--resume", action="store_true",
                         help="with --compare: reuse the rows an earlier run of the same comparison finished "
                              "(kept under <results_dir>/<dataset>-<model>-compare-rows/)")
@@ -54,9 +58,10 @@ def parse_args(argv):
     return parser.parse_known_args(argv)[0]
 
 
-# flags of --compare only: RecBole's Config reads sys.argv and would warn about them or keep them as keys
-COMPARE_FLAGS = ("--compare", "--distill_methods", "--baselines", "--results_dir", "--seeds", "--resume")
-SWITCHES = ("--compare", "--resume")  # flags without a value
+# flags of --compare only, and the switches (flags without a value)
+COMPARE_FLAGS = ("--compare", "--distill_methods", "--baselines", "--results_dir", "--seeds", "--resume",
+                 "--student_sizes")
+SWITCHES = ("--compare", "--resume")
 
 
 def recbole_argv(argv):
@@ -74,15 +79,12 @@ def recbole_argv(argv):
     return kept
 
 
-@contextmanager
-def argv_seen_by_recbole(argv):
-    """``sys.argv`` is ``argv`` without the compare flags while the block runs."""
-    saved = sys.argv
-    sys.argv = [argv[0], *recbole_argv(argv[1:])]
-    try:
-        yield
-    finally:
-        sys.argv = saved
+def command_line_settings(argv):
+    """The config settings of the command line ``argv`` (its words after the script): every ``--key=value``
+    but the compare flags and the model, dataset and config files, read as RecBole reads its command line.
+    They reach RecBole's Config as its ``config_dict`` (read once, here; ``sys.argv`` is never rewritten)."""
+    values = command_line_values(recbole_argv(argv))
+    return {key: value for key, value in values.items() if key not in ("model", "dataset", "config_files")}
 
 
 def parse_seeds(text):
@@ -130,6 +132,7 @@ def run_command(args, command=None):
     """Run what ``args`` ask for (``command``: the command line, recorded by --compare); this
     package's errors propagate."""
     files = args.config_files.strip().split(" ") if args.config_files else None
+    settings = command_line_settings((command or [])[1:])
     if args.compare and (args.nproc > 1 or args.world_size > 0):
         raise ConfigError("--compare runs in one process; drop --nproc/--world_size "
                           "(train a single model in DDP mode instead)")
@@ -139,12 +142,12 @@ def run_command(args, command=None):
     if args.compare:
         from recbole_rd.compare import CompareSpec, run_compare
 
-        run_compare(CompareSpec.from_args(args, argv=command))
+        run_compare(CompareSpec.from_args(args, settings, argv=command))
         return
     from recbole_rd.quick_start import run
 
-    result = run(args.model, args.dataset, files, nproc=args.nproc, world_size=args.world_size,
-                 ip=args.ip, port=args.port, group_offset=args.group_offset)
+    result = run(args.model, args.dataset, files, settings, nproc=args.nproc, world_size=args.world_size,
+                 ip=args.ip, port=args.port, group_offset=args.group_offset, reads_command_line=False)
     if result is not None and not result.get("summary_logged"):  # None on nodes without rank 0
         print(result["summary"])
 
@@ -173,8 +176,7 @@ def main(argv=None):
     command = [sys.argv[0], *argv]
     with command_errors(lambda stop: interrupted_message(stop, args, command)):
         check_before_loading(args, argv)
-        with argv_seen_by_recbole(command):
-            run_command(args, command)
+        run_command(args, command)
 
 
 if __name__ == "__main__":

@@ -12,25 +12,26 @@ class DistributedRunError(RecBoleRDError):
 
 
 def run(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True,
-        nproc=1, world_size=-1, ip="localhost", port=5678, group_offset=0):
+        nproc=1, world_size=-1, ip="localhost", port=5678, group_offset=0, reads_command_line=True):
     """:func:`run_recbole_rd`, in RecBole's DDP mode when ``nproc > 1`` or ``world_size > 0``
     (like ``recbole.quick_start.run``): ``nproc`` processes on this node, ranks
     ``group_offset..group_offset+nproc-1`` of ``world_size``, meeting at ``ip:port``.
     Returns rank 0's result (without trainer objects), or None on a node without rank 0.
+    ``reads_command_line``: as :class:`recbole_rd.config.Config`'s (False: ``sys.argv`` is not read).
 
     A process stopped by one of this package's errors (bad config, data or checkpoint) is
     raised here as :class:`DistributedRunError` (``process N: ...``); any other failure of a
     process propagates as torch's ``ProcessRaisedException``, which carries its traceback.
     """
     if nproc == 1 and world_size <= 0:
-        return run_recbole_rd(model, dataset, config_file_list, config_dict, saved)
+        return run_recbole_rd(model, dataset, config_file_list, config_dict, saved, reads_command_line)
     import torch.multiprocessing as mp
 
     queue = mp.get_context("spawn").SimpleQueue()
     config_dict = {**(config_dict or {}), "nproc": nproc, "world_size": world_size if world_size > 0 else nproc,
                    "ip": ip, "port": port, "offset": group_offset}
     try:
-        mp.spawn(run_rank, args=(model, dataset, config_file_list, config_dict, saved, queue), nprocs=nproc)
+        mp.spawn(run_rank, args=(model, dataset, config_file_list, config_dict, saved, queue, reads_command_line), nprocs=nproc)
     except mp.ProcessRaisedException as failure:
         errors = {rank: message for kind, rank, message in _drain(queue) if kind == "error"}
         if failure.error_index in errors:  # the process that stopped first stopped on our error
@@ -45,12 +46,13 @@ def _drain(queue):
         yield queue.get()
 
 
-def run_rank(local_rank, model, dataset, config_file_list, config_dict, saved, queue=None):
+def run_rank(local_rank, model, dataset, config_file_list, config_dict, saved, queue=None, reads_command_line=True):
     """One DDP process: :func:`run_recbole_rd` with ``local_rank`` set. Rank 0 puts
     ``('result', 0, result)`` on ``queue`` (trainer objects dropped: they do not cross
     processes); a process stopped by one of this package's errors puts ``('error', local_rank, message)``."""
     try:
-        result = run_recbole_rd(model, dataset, config_file_list, {**config_dict, "local_rank": local_rank}, saved)
+        result = run_recbole_rd(model, dataset, config_file_list, {**config_dict, "local_rank": local_rank}, saved,
+                                reads_command_line)
         if distributed.rank() == 0 and queue is not None:
             queue.put(("result", local_rank, without_trainers(result)))
         return result

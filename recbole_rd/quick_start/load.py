@@ -28,19 +28,13 @@ from recbole_rd.quick_start.run_files import FILE_ONLY, keep_file_only_records_o
 
 
 
-class SavedRunConfig(Config):
-    """The Config of a saved run: the loading script's own command line is not read
-    (its flags are no settings of the run that made the checkpoint)."""
-
-    def _load_cmd_line(self):
-        return {}
-
-
 def saved_config(saved, model_class, config_dict):
     """The saved run's config: every recorded value, with the placement (device, DDP) of this
     process and the keys of ``config_dict`` resolved as a training run would resolve them."""
     placement = {k: saved[k] for k in ("gpu_id", "use_gpu") if k in saved}
-    config = SavedRunConfig(model=model_class, dataset=saved["dataset"], config_dict={**placement, **config_dict})
+    # the loading script's own command line is no setting of the run that made the checkpoint
+    config = Config(model=model_class, dataset=saved["dataset"], config_dict={**placement, **config_dict},
+                    reads_command_line=False)
     fresh = config.final_config_dict
     final = {k: v for k, v in saved.items() if k not in PLACEMENT_KEYS}
     final.update({k: fresh[k] for k in (*PLACEMENT_KEYS, *config_dict) if k in fresh})

@@ -20,15 +20,18 @@ from recbole_rd.quick_start.teacher_plan import ensure_teacher
 from recbole_rd.quick_start.training import train_and_test
 
 
-def run_recbole_rd(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True):
+def run_recbole_rd(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True,
+                   reads_command_line=True):
     """Train and test ``model`` on ``dataset`` like RecBole's ``run_recbole``.
 
     For a distilled student (``CaserRD``, ``FossilRD``, ``SASRecRD``, ...) with no
     ``teacher_checkpoint``, the teacher (:func:`ensure_teacher`) is trained first on the
-    same data and used; its result is returned under ``'teacher'``.
+    same data and used; its result is returned under ``'teacher'``. ``reads_command_line``: as
+    RecBole, ``sys.argv``'s ``--key=value`` settings are read (False: they came in ``config_dict``).
     """
     quiet_dependency_warnings()
-    config, train_data, valid_data, test_data = prepare(model, dataset, config_file_list, config_dict)
+    config, train_data, valid_data, test_data = prepare(model, dataset, config_file_list, config_dict,
+                                                        reads_command_line)
     _, teacher = ensure_teacher(config, train_data, valid_data, test_data)
     try:
         result = train_and_test(config, train_data, valid_data, test_data, saved=saved)
@@ -41,7 +44,7 @@ def run_recbole_rd(model=None, dataset=None, config_file_list=None, config_dict=
     return result
 
 
-def prepare(model=None, dataset=None, config_file_list=None, config_dict=None):
+def prepare(model=None, dataset=None, config_file_list=None, config_dict=None, reads_command_line=True):
     """Config, logger, dataset and the three dataloaders, as RecBole's quick start does.
 
     The config, the split's protocol and the dataset's file are checked before ``log/`` and
@@ -49,7 +52,7 @@ def prepare(model=None, dataset=None, config_file_list=None, config_dict=None):
     the full configuration go to the log file only (``log/<model>/``).
     """
     quiet_dependency_warnings()
-    config = build_config(model, dataset, config_file_list, config_dict)
+    config = build_config(model, dataset, config_file_list, config_dict, reads_command_line)
     split = protocol_split(config)
     check_dataset(config)
     init_seed(config["seed"], config["reproducibility"])

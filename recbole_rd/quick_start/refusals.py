@@ -6,7 +6,7 @@ from contextlib import contextmanager
 
 import yaml
 
-from recbole_rd.config import Config
+from recbole_rd.config import Config, config_beside
 from recbole_rd.errors import ConfigError, RecBoleRDError
 
 # what RecBole raises on a bad user setting while it reads the configuration or builds a model
@@ -35,7 +35,14 @@ def refusals_as_config_errors(what):
         raise ConfigError(f"{what}: {message}") from None
 
 
-def build_config(model=None, dataset=None, config_file_list=None, config_dict=None):
+def build_config(model=None, dataset=None, config_file_list=None, config_dict=None, reads_command_line=True):
     """:class:`recbole_rd.config.Config`; what RecBole refuses becomes a :class:`ConfigError`."""
     with refusals_as_config_errors("invalid configuration"):
-        return Config(model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict)
+        return Config(model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict,
+                      reads_command_line=reads_command_line)
+
+
+def build_config_beside(config, model, settings=None, shared_keys=()):
+    """:func:`recbole_rd.config.config_beside`; what RecBole refuses becomes a :class:`ConfigError`."""
+    with refusals_as_config_errors("invalid configuration"):
+        return config_beside(config, model, settings, shared_keys)

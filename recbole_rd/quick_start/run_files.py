@@ -9,7 +9,6 @@ from logging import getLogger
 from recbole.utils import get_local_time
 
 from recbole_rd import distributed
-from recbole_rd.model.registry import get_model
 from recbole_rd.utils import size_key
 
 _RUNS = itertools.count()
@@ -38,22 +37,11 @@ def keep_file_only_records_off_console():
             handler.addFilter(_not_file_only)
 
 
-def model_class_of(config):
-    """The model class ``config`` was built for: ``config.model_class`` while its name is
-    ``config['model']`` (``recbole.Caser`` is stored as ``Caser`` with RecBole's class), else
-    :func:`get_model` of the name (a :func:`derived_config` that changed ``model`` keeps the
-    original's ``model_class``)."""
-    stored = getattr(config, "model_class", None)
-    if stored is not None and stored.__name__ == config["model"]:
-        return stored
-    return get_model(config["model"])
-
-
 def checkpoint_path(config, tag=None):
     """A fresh checkpoint file name saying what it holds: model, dataset, ``tag`` (a role such as
     ``teacher``), width (``d<size>``), then time, process id and a counter (two runs in the same
     second of one process must not share a file). In DDP mode all ranks get rank 0's name."""
-    key = size_key(model_class_of(config), config)
+    key = size_key(config.model_class, config)
     parts = [config["model"], config["dataset"], tag if tag and tag != config["model"] else None,
              f"d{config[key]}" if key else None, get_local_time(), str(os.getpid()), str(next(_RUNS))]
     name = "-".join(part for part in parts if part) + ".pth"

@@ -4,14 +4,13 @@ architecture beside the student), trained first unless a checkpoint is given."""
 from logging import getLogger
 
 from recbole_rd.checkpoint import load_checkpoint
+from recbole_rd.config import package_default_keys
 from recbole_rd.distill.base import build_method
-from recbole_rd.distill.teacher import derived_config
 from recbole_rd.errors import ConfigError
 from recbole_rd.key_lists import TEACHER_TAKES_FROM_STUDENT
 from recbole_rd.model.abstract_recommender import is_student
 from recbole_rd.model.registry import get_model
-from recbole_rd.quick_start.refusals import build_config
-from recbole_rd.quick_start.run_files import model_class_of
+from recbole_rd.quick_start.refusals import build_config_beside
 from recbole_rd.quick_start.training import train_and_test
 from recbole_rd.utils import size_key
 
@@ -30,6 +29,8 @@ def ensure_teacher(config, train_data, valid_data, test_data, teacher=None):
     if teacher_model_name(config) is None:
         return None, None
     build_method(config, train_data._dataset.item_num)
+    if config["teacher_rankings"]:  # the teacher's rankings are given as a file: no teacher model
+        return None, None
     if config["teacher_checkpoint"]:
         return config["teacher_checkpoint"], None
     getLogger().info("No teacher_checkpoint given: training the teacher first")
@@ -47,41 +48,48 @@ def ensure_teacher(config, train_data, valid_data, test_data, teacher=None):
 def teacher_model_name(config):
     """The teacher's model for distilled student ``config``: the config key ``teacher_model``, by
     default the student class's ``teacher_model`` (its base model); None for a model that is no student."""
-    student = model_class_of(config)
+    student = config.model_class
     base = student.teacher_model if is_student(student) else None
     return (config["teacher_model"] or base) if base else None
 
 
-def teacher_config(config):
+def teacher_config(config, settings=None):
     """Config of the teacher of distilled student ``config``, at teacher size: the size key of the
-    teacher's class (``size_key``, else ``embedding_size``/``hidden_size``) is set to
-    ``teacher_embedding_size``.
+    teacher's class (``size_key``, else ``embedding_size``/``hidden_size``) is ``teacher_embedding_size``;
+    ``settings``: the teacher row's own (per-row overrides of a comparison).
 
     The teacher is ``teacher_model`` (config key; default: the student class's ``teacher_model``).
-    The student's own base model shares the student's config; another architecture (e.g. a SASRec
-    teacher for CaserRD) gets a fresh :class:`Config` with its own properties, the user's settings
-    and the student's :data:`TEACHER_TAKES_FROM_STUDENT` keys (same split, windows, evaluation and budget).
+    The student's own base model is a :func:`family_config`; another architecture (e.g. a SASRec
+    teacher for CaserRD) a :func:`sibling_config` taking the student's :data:`TEACHER_TAKES_FROM_STUDENT`
+    keys (same split, windows, evaluation and budget).
     """
-    student_class = model_class_of(config)
+    student_class = config.model_class
     name = teacher_model_name(config)
+    settings = settings or {}
     if get_model(name) is get_model(student_class.teacher_model):
         key = getattr(student_class, "size_key", None) or "embedding_size"
-        return derived_config(config, model=name, **{key: config["teacher_embedding_size"]})
-    teacher = sibling_config(name, config, TEACHER_TAKES_FROM_STUDENT)
+        return family_config(name, config, {key: config["teacher_embedding_size"], **settings})
+    teacher = sibling_config(name, config, TEACHER_TAKES_FROM_STUDENT, settings)
     if str(teacher["loss_type"]).upper() == "BPR":
         raise ConfigError(f"teacher_model: {name} with loss_type BPR needs sampled negatives, which the "
                           f"student's training data has none of; pass --loss_type=CE or another teacher_model")
     key = size_key(get_model(name), teacher)
-    if key:
-        teacher[key] = config["teacher_embedding_size"]
-    return teacher
+    if key is None or key in settings:
+        return teacher
+    return sibling_config(name, config, TEACHER_TAKES_FROM_STUDENT, {key: config["teacher_embedding_size"], **settings})
 
 
-def sibling_config(name, config, shared_keys):
+def sibling_config(name, config, shared_keys, settings=None):
     """A fresh :class:`Config` of model ``name`` beside run ``config`` (another teacher, a baseline):
-    ``name``'s own properties, the user's settings of ``config`` (files, ``config_dict``, command
-    line; ``data_path`` as given, not RecBole's ``<data_path>/<dataset>``), the values of ``config``
-    at ``shared_keys``, and no sampled negatives (the training data is shared)."""
-    given = {k: v for k, v in config.external_config_dict.items() if k not in ("model", "dataset")}
-    shared = {k: config[k] for k in shared_keys if k in config.final_config_dict and k != "data_path"}
-    return build_config(name, config["dataset"], config_dict={**given, **shared, "train_neg_sample_args": None})
+    ``name``'s own properties, the user's settings of ``config``, the values of ``config`` at
+    ``shared_keys``, no sampled negatives (the training data is shared), then ``settings``."""
+    return build_config_beside(config, name, {"train_neg_sample_args": None, **(settings or {})}, shared_keys)
+
+
+def family_config(name, config, settings=None):
+    """A fresh :class:`Config` of ``name``, the base model of distilled student ``config`` (its teacher
+    of the same architecture, the student trained alone): trained as the student is trained, it takes
+    the student's values of :func:`package_default_keys` and :data:`TEACHER_TAKES_FROM_STUDENT` (its
+    sampled negatives follow from the user's settings, as the student's do), then ``settings``."""
+    shared = [key for key in (*package_default_keys(), *TEACHER_TAKES_FROM_STUDENT) if key != "train_neg_sample_args"]
+    return build_config_beside(config, name, settings, shared)

@@ -10,7 +10,7 @@ from recbole.utils import init_seed
 from recbole_rd.checkpoint import load_checkpoint
 from recbole_rd.errors import RunInterrupted, TrainingDiverged
 from recbole_rd.quick_start.refusals import refusals_as_config_errors
-from recbole_rd.quick_start.run_files import FILE_ONLY, checkpoint_path, model_class_of
+from recbole_rd.quick_start.run_files import FILE_ONLY, checkpoint_path
 from recbole_rd.trainer import get_trainer
 from recbole_rd.trainer.trainer import LAST_SUFFIX
 from recbole_rd.utils import size_key
@@ -26,7 +26,7 @@ def train_and_test(config, train_data, valid_data, test_data, tag=None, saved=Tr
     logger = getLogger()
     start = time.perf_counter()
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
-    model_class = model_class_of(config)
+    model_class = config.model_class
     with refusals_as_config_errors(config["model"]):
         model = model_class(config, train_data._dataset).to(config["device"])
     parameters = sum(p.numel() for p in model.parameters())
