@@ -4,6 +4,7 @@ docs page is linked from the README, every test that docs/ names exists, and doc
 lists exactly the keys of properties/overall.yaml, properties/distill.yaml and properties/model/*.yaml
 with the defaults written there."""
 
+import functools
 import re
 from pathlib import Path
 
@@ -176,3 +177,41 @@ def test_the_default_parser_reads_what_the_docs_write():
         "d": [canonical([0.7, 0.1, 0.2])], "e": [canonical({"order": "TO", "split": {"LS": "valid_and_test"}})],
         "f": [canonical(1e-6)], "g": [canonical("NDCG@10")]}
     assert canonical(False) != canonical(0) and canonical(10) == canonical(10.0)
+
+
+def documented_commands():
+    """Every ``python run_recbole_rd.py ...`` command of the README and docs/*.md (continued lines joined)."""
+    commands = []
+    for path in [README, *pages()]:
+        text = path.read_text(encoding="utf-8").replace("\\\n", " ")
+        commands += [(path.name, line.strip()) for line in text.splitlines()
+                     if line.strip().startswith("python run_recbole_rd.py")]
+    return commands
+
+
+@functools.lru_cache(maxsize=None)
+def known_keys():
+    """The config keys a command line may set: those of this package's YAMLs and of RecBole's."""
+    import recbole
+
+    files = [*PROPERTIES.rglob("*.yaml"), *(Path(recbole.__file__).parent / "properties").rglob("*.yaml")]
+    keys = set()
+    for file in files:
+        keys |= set(yaml.safe_load(file.read_text()) or {})
+    return keys
+
+
+@pytest.mark.parametrize("page, command", documented_commands())
+def test_every_documented_command_uses_known_flags_and_valid_values(page, command):
+    """A typo in a documented command (``--student_size``, ``--epochs=ten``) fails here, not for the reader."""
+    import shlex
+
+    from recbole_rd.config_values import check_values, command_line_values
+    from recbole_rd.quick_start.cli import build_parser
+
+    words = shlex.split(command.split(" #")[0])[2:]
+    flags = {action.dest for action in build_parser()._actions}
+    given = [w[2:].split("=", 1)[0] for w in words if w.startswith("--")]
+    unknown = [key for key in given if key not in flags and key.rpartition(".")[2] not in known_keys()]
+    assert unknown == [], f"{page}: {command}"
+    check_values(command_line_values(words))

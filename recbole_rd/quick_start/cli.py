@@ -26,6 +26,11 @@ INTERRUPTED = 130  # exit status of a command stopped by Ctrl-C (128 + SIGINT), 
 
 
 def parse_args(argv):
+    return build_parser().parse_known_args(argv)[0]
+
+
+def build_parser():
+    """The command line's own flags; every other ``--key=value`` is a config setting."""
     parser = argparse.ArgumentParser(
         description="Train and test a RecBole or recbole_rd model. Any other --key=value "
                     "overrides that RecBole config key (e.g. --epochs=20 --alpha=0.5).")
@@ -55,7 +60,7 @@ def parse_args(argv):
     parser.add_argument("--ip", default="localhost", help="DDP: address of the rank-0 node")
     parser.add_argument("--port", default="5678", help="DDP: free port on the rank-0 node")
     parser.add_argument("--group_offset", type=int, default=0, help="DDP: rank of this node's first process")
-    return parser.parse_known_args(argv)[0]
+    return parser
 
 
 # flags of --compare only, and the switches (flags without a value)
