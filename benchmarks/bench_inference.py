@@ -5,7 +5,7 @@ from functools import partial
 
 import torch
 from common import ARGV, best_of_interleaved, prepared, report
-from recbole_rd.distill.teacher import derived_config
+from recbole_rd.config import config_beside
 from recbole_rd.compare.timing import time_topk_lists, user_blocks
 from recbole_rd.utils import get_model
 
@@ -30,7 +30,7 @@ def main(repeats=7):
     config, train, _, test = prepared("Caser", 13000, 14000)
     rows, checks, info = [], [], []
     for name, target in TARGETS.items():
-        models = {d: get_model(name)(derived_config(config, model=name, embedding_size=d), train._dataset)
+        models = {d: get_model(name)(config_beside(config, name, {"embedding_size": d}), train._dataset)
                   .to(config["device"]).eval() for d in (100, 50)}
         fns = {d: partial(time_topk_lists, m, test, repeats=1) for d, m in models.items()}
         fns.update({("scoring", d): partial(time_scoring_only, m, encoded_blocks(m, test, config["device"]))

@@ -3,7 +3,7 @@ the same student trained alone; the one-off teacher top-K pass is excluded."""
 
 from common import ARGV, best_of, best_of_interleaved, prepared, report
 from recbole_rd.checkpoint import dataset_fingerprint
-from recbole_rd.distill.teacher import derived_config
+from recbole_rd.config import config_beside
 from recbole_rd.quick_start.quick_start import teacher_config
 from recbole_rd.trainer import get_trainer
 from recbole_rd.utils import get_model
@@ -35,7 +35,7 @@ def measure(base, n_users, n_items):
                                    dynamic_start_epoch=0)
     teacher = save_untrained_teacher(config, train)
     config["teacher_checkpoint"] = teacher.saved_model_file
-    student = trainer_for(derived_config(config, model=base), train)
+    student = trainer_for(config_beside(config, base), train)
     distilled = trainer_for(config, train)
     distilled.prepare_teacher(train)  # the one-off top-K pass, not timed
     distilled.epoch = 0

@@ -11,8 +11,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-ARGV = sys.argv[1:]
-sys.argv = sys.argv[:1]  # RecBole's Config reads sys.argv: keep our arguments out of it
+ARGV = sys.argv[1:]  # the benchmark's own arguments; the configs below do not read the command line
 
 from recbole_rd.data.sample import generate_checkins, write_atomic_inter  # noqa: E402
 from recbole_rd.quick_start import prepare  # noqa: E402
@@ -40,7 +39,7 @@ def prepared(model, n_users, n_items, min_len=8, max_len=24, full_catalogue=Fals
                 "load_col": load_col, "state": "ERROR",
                 "show_progress": False, "user_inter_num_interval": "[0,inf)", "item_inter_num_interval": "[0,inf)",
                 "gpu_id": os.environ.get("RECBOLE_RD_GPU", ""), "fused_optimizer": True, **config}
-    return prepare(model, name, config_dict=settings)
+    return prepare(model, name, config_dict=settings, reads_command_line=False)
 
 
 def best_of(fn, repeats=3):

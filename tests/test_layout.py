@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "recbole_rd"
-TOP = ("recbole_rd.quick_start", "recbole_rd.compare")  # the comparison may import quick_start, not the reverse
+TOP = ("recbole_rd.quick_start", "recbole_rd.compare", "recbole_rd.export")  # the comparison may import quick_start, not the reverse
 FORBIDDEN = {
     # the paper split builds its evaluation periods (data's PeriodEvalData), which the evaluator reads,
     # as RecBole's data building hands eval dataloaders to its evaluator; never the other way round

@@ -76,6 +76,8 @@ class Caser(WindowRecommender):
         instances) share ``P_u . W2_j[d:] + b_j``: computed once per user, which halves
         the product when users have many rows."""
         x, user = state
+        if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():  # an exported graph: grouping is data-dependent
+            return torch.addmm(bias.t(), x, weight.t())
         users, counts = torch.unique_consecutive(user, return_counts=True)
         if 2 * len(users) > len(user):
             return torch.addmm(bias.t(), x, weight.t())
