@@ -312,3 +312,11 @@ def test_labels_of_nearby_points_do_not_overlap():
     assert all(frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
                for box in boxes)  # inside the axes
     plt.close(fig)
+
+
+def test_a_rankings_file_teacher_is_refused_by_compare_before_training(tiny):
+    (tiny / "ranks.csv").write_text("user_id,item_id,rank\n1,2,1\n")
+    with pytest.raises(ConfigError, match="teacher_rankings: --compare needs a teacher it can test as its T row"):
+        compare("Caser", "tiny", config_dict=tiny_config_dict(tiny, teacher_rankings=str(tiny / "ranks.csv")),
+                results_dir=tiny / "results", progress=lambda message: None)
+    assert not (tiny / "results").exists() and not list(tiny.rglob("*.pth"))

@@ -125,6 +125,10 @@ def given_teacher_result(given, test):
 def plan_seed(spec, config, train):
     """The rows of one seed (:func:`plan_rows`, per-row overrides applied, checked) and the given teacher
     (a :class:`GivenTeacher`, None unless ``teacher_checkpoint`` is set)."""
+    if config["teacher_rankings"]:
+        raise ConfigError("teacher_rankings: --compare needs a teacher it can test as its T row, and a file of "
+                          "rankings is not one; give --teacher_checkpoint, or distil the file in a single run "
+                          "(python run_recbole_rd.py --model=CaserRD --teacher_rankings=...)")
     given = given_teacher(config, spec.teacher_model, train) if config["teacher_checkpoint"] else None
     rows = plan_rows(config, spec.base_model, spec.methods, spec.baselines, given and given.row, spec.student_sizes)
     for row, keys in zip(rows, row_overrides(config, rows, spec.model_overrides).values()):

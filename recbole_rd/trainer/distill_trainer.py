@@ -6,6 +6,7 @@ import torch
 from recbole.data.interaction import Interaction
 
 from recbole_rd.distill.base import build_method
+from recbole_rd.distill.rankings_file import file_teacher_ranking
 from recbole_rd.distill.teacher import INSTANCE_ID, load_teacher, teacher_ranking_cached
 from recbole_rd.model.registry import get_model
 from recbole_rd.trainer.trainer import SafeTrainer
@@ -49,17 +50,21 @@ class DistillTrainer(SafeTrainer):
         return getattr(self.method, "weight_log", [])
 
     def prepare_teacher(self, train_data):
-        """Load the teacher, compute or reuse its top-N, and tag training rows with their index."""
+        """Load the teacher, compute or reuse its top-N, and tag training rows with their index
+        (``teacher_rankings``: the top-N is read from that file, no teacher model is loaded)."""
         dataset = train_data._dataset
         path = self.config["teacher_checkpoint"]
-        if not path:
-            raise ConfigError("teacher_checkpoint: no teacher given; pass --teacher_checkpoint=PATH "
-                              "or run through run_recbole_rd, which trains the teacher first")
-        self.teacher, state = load_teacher(self.config, dataset, path)
-        warn_if_narrower(state, self.model, self.config, path)
-        cache_dir = self.config["topk_cache_dir"] or self.config["checkpoint_dir"]
-        ranking, _ = teacher_ranking_cached(self.teacher, path, dataset, self.method.teacher_need(), self.device,
-                                            cache_dir, show_progress=bool(self.config["show_progress"]))
+        if self.config["teacher_rankings"]:
+            ranking, _ = file_teacher_ranking(self.config, dataset, self.method.teacher_need())
+        else:
+            if not path:
+                raise ConfigError("teacher_checkpoint: no teacher given; pass --teacher_checkpoint=PATH "
+                                  "or run through run_recbole_rd, which trains the teacher first")
+            self.teacher, state = load_teacher(self.config, dataset, path)
+            warn_if_narrower(state, self.model, self.config, path)
+            cache_dir = self.config["topk_cache_dir"] or self.config["checkpoint_dir"]
+            ranking, _ = teacher_ranking_cached(self.teacher, path, dataset, self.method.teacher_need(), self.device,
+                                                cache_dir, show_progress=bool(self.config["show_progress"]))
         self.teacher_ranking = ranking.to(self.device)
         if INSTANCE_ID not in dataset.inter_feat:
             dataset.inter_feat.update(Interaction({INSTANCE_ID: torch.arange(len(dataset))}))
