@@ -3,7 +3,7 @@
 torch (TorchScript), all measured side by side in one run (interleaved), at the catalogue of Foursquare NYC
 (5,135 items) and one 10x larger, on generated data. ``RECBOLE_RD_GPU=0``: the torch rows on CUDA too.
 
-    python benchmarks/bench_serving.py [calls]
+    python benchmarks/bench_serving.py [calls] [student width, default 50]
 """
 
 import os
@@ -21,13 +21,14 @@ CATALOGUES = (5135, 51350)
 BATCHES = (1, 256)
 
 
-def trained_pair(n_items):
-    """Checkpoints of a Caser teacher (d=100) and its CaserRD student (d=50), one epoch each."""
+def trained_pair(n_items, width=50):
+    """Checkpoints of a Caser teacher (d=100) and its CaserRD student (d=``width``), one epoch each."""
     config, *_ = prepared("CaserRD", 2000, n_items, full_catalogue=True)
     result = run_recbole_rd("CaserRD", config["dataset"], config_dict={
         "data_path": str(WORKDIR / "dataset"), "checkpoint_dir": str(WORKDIR / "saved"), "epochs": 1,
         "state": "ERROR", "show_progress": False, "user_inter_num_interval": "[0,inf)",
-        "item_inter_num_interval": "[0,inf)", "load_col": config["load_col"], "gpu_id": "", "K": 5},
+        "item_inter_num_interval": "[0,inf)", "load_col": config["load_col"], "gpu_id": "", "K": 5,
+        "embedding_size": width},
         reads_command_line=False)
     return {"teacher": result["teacher"]["checkpoint"], "student": result["checkpoint"]}
 
@@ -72,11 +73,12 @@ def p(values, q):
 
 def main():
     count = int(ARGV[0]) if ARGV else 200
+    width = int(ARGV[1]) if len(ARGV) > 1 else 50
     devices = ["cpu"] + (["cuda"] if os.environ.get("RECBOLE_RD_GPU", "") != "" and torch.cuda.is_available() else [])
     rows, info = [], []
     for n_items in CATALOGUES:
         folders = {}
-        for role, checkpoint in trained_pair(n_items).items():
+        for role, checkpoint in trained_pair(n_items, width).items():
             folders[role] = {fmt: export_model(checkpoint, f"{checkpoint}-{fmt}-{time.time_ns()}", fmt)
                              for fmt in ("onnx", "torchscript")}
         calls = {}
@@ -95,7 +97,8 @@ def main():
                 onnx, torch_cpu = (statistics.median(times[role, r]) for r in ("onnxruntime", "torch cpu"))
                 info.append((f"{n_items:,} items, batch {batch}, {role}: onnxruntime / torch cpu p50",
                              f"{onnx / torch_cpu:.2f}", "side by side"))
-    report("Serving latency of exported scorers (top-10 over all items)", rows, [], info)
+    report(f"Serving latency of exported scorers (top-10 over all items; student d={width}, teacher d=100)",
+           rows, [], info)
 
 
 if __name__ == "__main__":
