@@ -53,7 +53,7 @@ def test_student_names_resolve_to_one_adapted_class_per_model():
     ("FPMCRD", r"FPMC cannot .* forward takes \(user, item_seq, item_seq_len, next_item\), not \(item_seq, "),
     ("NextItNetRD", r"NextItNet cannot .* forward takes \(item_seq\), not \(item_seq, item_seq_len\)"),
     ("RepeatNetRD", "RepeatNet cannot .* mixture of repeat and explore probabilities"),
-    ("BPRRD", "BPR cannot be a distilled student because it is not a sequential model"),
+    ("FMRD", "FM cannot be a distilled student because it is a context model"),
 ])
 def test_models_that_cannot_be_students_are_refused_before_training(tiny, name, why):
     with pytest.raises(ConfigError, match=f"^model: {name} is not available: {why}"):

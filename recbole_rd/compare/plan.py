@@ -11,7 +11,8 @@ from typing import Optional
 from recbole_rd.errors import ConfigError
 from recbole_rd.key_lists import BUDGET_KEYS, NOT_PER_ROW, SPLIT_AND_EVALUATION_KEYS, TRAINED_WITH
 from recbole_rd.quick_start.refusals import build_config_beside
-from recbole_rd.quick_start.teacher_plan import family_config, sibling_config, teacher_config, teacher_model_name
+from recbole_rd.quick_start.teacher_plan import (family_config, sibling_config, teacher_config, teacher_model_name,
+                                                 width_keys)
 
 
 @dataclass
@@ -202,8 +203,8 @@ def row_config(row, config, overrides):
     if row.role == "teacher":
         return teacher_config(config, overrides)
     if row.role == "student":
-        return family_config(row.model, config, {width_key(config): config[width_key(config)], **row.settings,
-                                                 **overrides})
+        widths = {key: config[key] for key in width_keys(config.model_class)}
+        return family_config(row.model, config, {**widths, **row.settings, **overrides})
     if row.role == "distilled":
         return build_config_beside(config, config.model_class, {**row.settings, **overrides})
     return sibling_config(row.model, config, BUDGET_KEYS + SPLIT_AND_EVALUATION_KEYS, overrides)

@@ -74,7 +74,9 @@ class DistillMethod(nn.Module):
 
     Subclasses set ``name`` (the ``distill_method`` value) and ``part_names`` (the loss parts
     :meth:`loss` returns, first ``L_R``), read and check their config keys in
-    ``__init__(config, n_items)`` (ConfigError naming a bad key), and implement
+    ``__init__(config, n_items, room)`` (ConfigError naming a bad key; ``room``: the most items every
+    row of the teacher's ranking can hold, by default ``n_items - 2``: all but the padding item and an
+    instance's target; a general student's users have their training items left out), and implement
     :meth:`teacher_need` and :meth:`loss`. A method with variants names the key choosing one
     and its values (``variant_key``, ``variants``): ``--distill_methods`` then takes ``name-variant``.
     """
@@ -88,9 +90,10 @@ class DistillMethod(nn.Module):
         if cls.name:
             METHODS[cls.name] = cls
 
-    def __init__(self, config, n_items):
+    def __init__(self, config, n_items, room=None):
         super().__init__()
         self.n_items = n_items
+        self.room = n_items - 2 if room is None else room
         self.epoch = 0
 
     def teacher_need(self):
@@ -131,9 +134,10 @@ def method_class(name):
     return METHODS[name]
 
 
-def build_method(config, n_items):
-    """The method named by config key ``distill_method``, with its keys checked."""
-    return method_class(config["distill_method"])(config, n_items)
+def build_method(config, n_items, room=None):
+    """The method named by config key ``distill_method``, with its keys checked (``room``: see
+    :class:`DistillMethod`)."""
+    return method_class(config["distill_method"])(config, n_items, room)
 
 
 def uniform_items(n_items, shape, device):

@@ -54,10 +54,10 @@ class CD(DistillMethod):
     part_names = ("L_R", "cd_alpha*L_CD")
     variant_key, variants = "cd_sampling", SAMPLINGS
 
-    def __init__(self, config, n_items):
-        super().__init__(config, n_items)
+    def __init__(self, config, n_items, room=None):
+        super().__init__(config, n_items, room)
         self.alpha = weight(config, "cd_alpha")
-        self.N = capped_int(config, "cd_N", n_items - 2)
+        self.N = capped_int(config, "cd_N", self.room)
         self.samples = capped_int(config, "cd_samples", self.N)
         self.tau = positive_number(config, "cd_tau")
         self.shift = number(config, "cd_shift")
@@ -79,15 +79,17 @@ class CD(DistillMethod):
             self.ranks = refreshed_student_ranks(self.ranks, epoch, self.every, student, dataset, teacher,
                                                  self.target_field, "CD", among=True)
 
-    def sampling_weights(self, interaction):
-        """The weights of the teacher's top-N positions: ``[N]`` (teacher-guided) or ``[B, N]``."""
+    def sampling_weights(self, interaction, teacher=None):
+        """The weights of the teacher's top-N positions: ``[N]`` (teacher-guided) or ``[B, N]``, for the
+        batch's rows of ``teacher`` (default: its training instances)."""
         if self.sampling == "teacher":
             return self.rank_weights
-        return self.rank_weights[positions_by_rank(self.ranks[interaction[INSTANCE_ID]])]
+        rows = interaction[INSTANCE_ID] if teacher is None else teacher.rows(interaction)
+        return self.rank_weights[positions_by_rank(self.ranks[rows])]
 
     def loss(self, student, interaction, teacher):
         ids, teacher_scores = teacher.of(interaction)
-        picked = sample_positions(self.sampling_weights(interaction), self.samples, len(ids))
+        picked = sample_positions(self.sampling_weights(interaction, teacher), self.samples, len(ids))
         l_r, scores, _ = student.ranking_loss_and_scores(interaction, ids.gather(1, picked))
         return l_r, self.alpha * soft_label_loss(scores, teacher_scores.gather(1, picked), self.tau, self.shift)
 

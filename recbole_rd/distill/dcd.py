@@ -18,7 +18,8 @@ from recbole_rd.distill.base import (
     weight,
 )
 from recbole_rd.distill.rrd import RRD, relaxed_ranking_loss
-from recbole_rd.distill.teacher import INSTANCE_ID, rows_per_block, scored_chunks
+from recbole_rd.distill.teacher import rows_per_block, scored_chunks
+from recbole_rd.distill.user_teacher import user_scored_chunks
 
 MIN_WEIGHT = 1e-5  # every item keeps a tiny chance, so K items can always be drawn
 SATURATED_GAP = 20.0  # tanh(x) rounds to exactly 1.0 for x >= 20, in float32 and float64
@@ -38,23 +39,27 @@ def count_above(scores, values, cap=None):
 
 
 @torch.no_grad()
-def student_ranks(student, dataset, ids, device, target_field, chunk_size=None, cap=None, among=False):
+def student_ranks(student, dataset, ids, device, target_field, chunk_size=None, cap=None, among=False,
+                  per_user=False):
     """``[instances, N]`` int32 0-based ranks, among all items but the padding item and the
     instance's targets, that ``student.full_sort_predict`` gives the items ``ids`` ``[instances, N]``
     (at most ``cap``: :func:`count_above`); with ``among``, ranks among the ``ids`` themselves
-    (the same order, ties alike, without sorting all items).
+    (the same order, ties alike, without sorting all items). ``per_user``: the rows of ``ids`` are
+    users (a general student), ranked among all items but their training items
+    (:func:`~recbole_rd.distill.user_teacher.user_scored_chunks`).
 
     Scored in chunks of rows (memory: one chunk of scores and its sorted top ``cap``, or sorted
     copy); in DDP mode each rank ranks its shard and the shards are gathered, so every rank has
     all ranks."""
-    n = len(dataset)
+    n = len(ids) if per_user else len(dataset)
     first, stop = distributed.shard(n)
     ranks = torch.empty(stop - first, ids.size(1), dtype=torch.int32)
     was_training = student.training
     student.eval()
     try:
         chunk_size = chunk_size or rows_per_block(dataset.item_num)
-        chunks = scored_chunks(student, dataset, (first, stop), chunk_size, device, target_field)
+        chunks = (user_scored_chunks if per_user else scored_chunks)(student, dataset, (first, stop), chunk_size,
+                                                                     device, target_field)
         for offset, interaction, scores in chunks:
             rows = slice(first + offset, first + offset + len(interaction))
             wanted = ids[rows].to(scores.device).long()
@@ -73,8 +78,10 @@ def refreshed_student_ranks(ranks, epoch, every, student, dataset, teacher, targ
         return ranks
     start = time.perf_counter()
     device = teacher.ids.device
-    ranks = student_ranks(student, dataset, teacher.ids, device, target_field, **how).to(device)
-    getLogger().debug(f"{name}: student ranks of {len(dataset)} instances in {time.perf_counter() - start:.1f} s")
+    ranks = student_ranks(student, dataset, teacher.ids, device, target_field, per_user=teacher.per_user,
+                          **how).to(device)
+    getLogger().debug(f"{name}: student ranks of {len(ranks)} {'users' if teacher.per_user else 'instances'} in "
+                      f"{time.perf_counter() - start:.1f} s")
     return ranks
 
 
@@ -111,17 +118,17 @@ class DCD(DistillMethod):
 
     name = "dcd"
 
-    def __init__(self, config, n_items):
-        super().__init__(config, n_items)
+    def __init__(self, config, n_items, room=None):
+        super().__init__(config, n_items, room)
         self.alpha = weight(config, "dcd_alpha")
-        self.N = capped_int(config, "dcd_N", n_items - 2)
+        self.N = capped_int(config, "dcd_N", self.room)
         self.K = capped_int(config, "dcd_K", self.N)
         self.L = capped_int(config, "dcd_L", self.N)
         self.T = positive_number(config, "dcd_T")
         self.every = positive_int(config, "dcd_every")
         with_rrd = config["dcd_rrd"]
         check_key("dcd_rrd", with_rrd, isinstance(with_rrd, bool) or with_rrd is None, "True or False")
-        self.rrd = RRD(config, n_items) if with_rrd else None
+        self.rrd = RRD(config, n_items, room) if with_rrd else None
         if self.rrd is not None:
             check_key("rrd_N", self.rrd.N, self.rrd.N <= self.N, f"at most dcd_N={self.N} with dcd_rrd: True")
         self.part_names = ("L_R", "dcd_alpha*L_DCD") + (("rrd_alpha*L_RRD",) if self.rrd else ())
@@ -138,7 +145,7 @@ class DCD(DistillMethod):
 
     def loss(self, student, interaction, teacher):
         ids = teacher.of(interaction)[0]
-        under, over = discrepancy_sampling_weights(self.ranks[interaction[INSTANCE_ID]], self.T)
+        under, over = discrepancy_sampling_weights(self.ranks[teacher.rows(interaction)], self.T)
         items = [ids.gather(1, sample_positions(under, self.K, len(ids))),
                  ids.gather(1, sample_positions(over, self.L, len(ids)))]
         if self.rrd is not None:

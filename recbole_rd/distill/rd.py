@@ -94,10 +94,12 @@ class RD(DistillMethod):
     variant_key, variants = "weighting", WEIGHTINGS
     part_names = ("L_R", "alpha*L_D")
 
-    def __init__(self, config, n_items):
-        super().__init__(config, n_items)
+    def __init__(self, config, n_items, room=None):
+        super().__init__(config, n_items, room)
         self.alpha = weight(config, "alpha")
         self.loss_fn = RankingDistillationLoss.from_config(config, n_items)
+        check_key("K", self.loss_fn.K, self.loss_fn.K <= self.room,
+                  f"an integer in 1..{self.room} (the items every user has outside their training interactions)")
         self.weight_log = []
 
     def teacher_need(self):

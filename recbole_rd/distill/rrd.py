@@ -25,12 +25,20 @@ def relaxed_ranking_loss(ordered, others):
 
 def items_outside(excluded, n_items, k):
     """``[B, k]`` items drawn uniformly (with replacement) from the real items ``1..n_items-1``
-    that are not in each row of ``excluded`` ``[B, m]`` (sorted, distinct, real items).
+    that are not in each row of ``excluded`` ``[B, m]`` (sorted real items; an item may repeat, as a
+    general student's sampled negative that is also in the teacher's top-N does).
 
     Exact, without rejection: the u-th allowed item is ``u + 1 + #{excluded items e_i with
     e_i - 1 - i <= u}`` (``e_i - 1 - i`` allowed items lie below the i-th excluded one)."""
     rows, m = excluded.shape
-    u = torch.randint(0, n_items - 1 - m, (rows, k), device=excluded.device)
+    repeated = torch.zeros_like(excluded, dtype=torch.bool)
+    repeated[:, 1:] = excluded[:, 1:] == excluded[:, :-1]
+    if bool(repeated.any()):  # repeats move past every item (never counted below u); u spans each row's allowed items
+        excluded = torch.where(repeated, n_items + torch.arange(m, device=excluded.device), excluded).sort(1).values
+        allowed = n_items - 1 - m + repeated.sum(1, keepdim=True)
+        u = (torch.rand(rows, k, device=excluded.device) * allowed).long().clamp(max=allowed - 1)
+    else:
+        u = torch.randint(0, n_items - 1 - m, (rows, k), device=excluded.device)
     below = excluded - 1 - torch.arange(m, device=excluded.device)
     return u + 1 + torch.searchsorted(below.contiguous(), u, right=True)
 
@@ -47,11 +55,11 @@ class RRD(DistillMethod):
     name = "rrd"
     part_names = ("L_R", "rrd_alpha*L_RRD")
 
-    def __init__(self, config, n_items):
-        super().__init__(config, n_items)
+    def __init__(self, config, n_items, room=None):
+        super().__init__(config, n_items, room)
         self.alpha = weight(config, "rrd_alpha")
         self.L = positive_int(config, "rrd_L")
-        self.N = capped_int(config, "rrd_N", n_items - 3)
+        self.N = capped_int(config, "rrd_N", self.room - 1)  # one item at least stays uninteresting
         self.K = capped_int(config, "rrd_K", self.N)
         self.target_field = config["ITEM_ID_FIELD"]
         self.register_buffer("rank_weights", drawable_rank_weights(config, "rrd_T", self.N, "rrd_K", self.K),

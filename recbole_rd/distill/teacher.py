@@ -3,7 +3,7 @@ needs them) for every training instance, once, cached on disk."""
 
 import hashlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from logging import getLogger
 from pathlib import Path
 
@@ -93,19 +93,29 @@ def targets_of(interaction, field):
 
 @dataclass
 class TeacherRanking:
-    """The teacher's top-N item ids of every training instance, best first (``[instances, N]``,
-    int32), and where a method asks for them its scores of those items (float16, else None):
-    ``4 N`` bytes per instance, ``6 N`` with scores."""
+    """The teacher's top-N item ids of every row, best first (``[rows, N]``, int32), and where a method
+    asks for them its scores of those items (float16, else None): ``4 N`` bytes per row, ``6 N`` with
+    scores. A row is a training instance (``row_field`` :data:`INSTANCE_ID`) or a general student's user
+    (the user id field: :mod:`recbole_rd.distill.user_teacher`)."""
 
     ids: torch.Tensor
     scores: torch.Tensor = None
+    row_field: str = INSTANCE_ID
+
+    @property
+    def per_user(self):  # a general student's ranking
+        return self.row_field != INSTANCE_ID
 
     def to(self, device):
-        return TeacherRanking(self.ids.to(device), None if self.scores is None else self.scores.to(device))
+        return replace(self, ids=self.ids.to(device), scores=None if self.scores is None else self.scores.to(device))
+
+    def rows(self, interaction):
+        """``[B]`` the row of each of the batch's interactions."""
+        return interaction[self.row_field]
 
     def of(self, interaction):
-        """``(ids [B, N] long, scores [B, N] float32 or None)`` of the batch's instances."""
-        rows = interaction[INSTANCE_ID]
+        """``(ids [B, N] long, scores [B, N] float32 or None)`` of the batch's rows."""
+        rows = self.rows(interaction)
         return self.ids[rows].long(), None if self.scores is None else self.scores[rows].float()
 
 
@@ -144,8 +154,6 @@ def teacher_ranking(teacher, dataset, need, device, chunk_size=None, rows=None, 
     chunk_size = chunk_size or rows_per_block(n_items)
     scorer = block_scorer(teacher)  # probes a RecBole teacher once per pass
     item_block = item_block or items_per_block(teacher, n_items, chunk_size, K, scorer)
-    ids = torch.empty(stop - first, K, dtype=ID_DTYPE)
-    scores = torch.empty(stop - first, K, dtype=SCORE_DTYPE) if need.scores else None
     if item_block < n_items:
         tops = ((start - first, _topk_by_item_blocks(teacher, scorer, dataset.inter_feat[start:min(stop, start + chunk_size)]
                                                      .to(device), K, n_items, item_block))
@@ -153,14 +161,21 @@ def teacher_ranking(teacher, dataset, need, device, chunk_size=None, rows=None, 
     else:
         tops = ((offset, top_k(chunk_scores, K)) for offset, _, chunk_scores
                 in scored_chunks(teacher, dataset, (first, stop), chunk_size, device, teacher.POS_ITEM_ID))
-    bar = progress_bar(stop - first, f"Teacher top-{K}", show_progress)
+    return collected_ranking(tops, stop - first, need, progress_bar(stop - first, f"Teacher top-{K}", show_progress))
+
+
+def collected_ranking(tops, n, need, bar, row_field=INSTANCE_ID):
+    """The :class:`TeacherRanking` of ``n`` rows from ``tops``, ``(offset, (scores, ids))`` of blocks of
+    rows; ``bar``: a :func:`progress_bar`, advanced per block and closed."""
+    ids = torch.empty(n, need.n, dtype=ID_DTYPE)
+    scores = torch.empty(n, need.n, dtype=SCORE_DTYPE) if need.scores else None
     for offset, (values, index) in tops:
         ids[offset:offset + len(index)] = index.cpu()
         if scores is not None:
             scores[offset:offset + len(index)] = values.clamp(-FLOAT16_MAX, FLOAT16_MAX).cpu()
         bar.update(len(index))
     bar.close()
-    return TeacherRanking(ids, scores)
+    return TeacherRanking(ids, scores, row_field)
 
 
 def teacher_topk(teacher, dataset, K, device, chunk_size=None, rows=None, item_block=None):
@@ -180,15 +195,22 @@ def _mask_padding_and_targets(scores, targets, low=0):
 
 
 def _topk_by_item_blocks(teacher, scorer, interaction, K, n_items, item_block):
-    """``(scores, item ids)`` of the top-K over blocks of ``item_block`` items, merged block by block;
-    ``scorer``: the teacher's :func:`block_scorer`."""
-    encode, score_shared = scorer
-    state = encode(interaction)
-    targets = targets_of(interaction, teacher.POS_ITEM_ID)
+    """:func:`topk_over_item_blocks` of instances; ``scorer``: the teacher's :func:`block_scorer`."""
+    state, targets = scorer[0](interaction), targets_of(interaction, teacher.POS_ITEM_ID)
+    return topk_over_item_blocks(lambda items: scorer[1](state, items),
+                                 lambda scores, low: _mask_padding_and_targets(scores, targets, low),
+                                 K, n_items, item_block, targets.device)
+
+
+def topk_over_item_blocks(score_items, mask, K, n_items, item_block, device):
+    """``(scores, item ids)`` ``[rows, K]`` of the top-K over blocks of ``item_block`` items, merged
+    block by block: ``score_items(items)`` gives a block's ``[rows, len(items)]`` scores and
+    ``mask(scores, low)`` sets those the top-K may not hold to -inf (in place; ``low``: the block's
+    first item). Memory: one block of scores and the running top-K."""
     best_scores = best_items = None
     for low in range(0, n_items, item_block):
-        items = torch.arange(low, min(n_items, low + item_block), device=targets.device)
-        scores = _mask_padding_and_targets(score_shared(state, items), targets, low)
+        items = torch.arange(low, min(n_items, low + item_block), device=device)
+        scores = mask(score_items(items), low)
         values, index = top_k(scores, min(K, len(items)))
         if best_scores is not None:
             values, index = torch.cat([best_scores, values], 1), torch.cat([best_items, index + low], 1)
@@ -201,18 +223,23 @@ def _topk_by_item_blocks(teacher, scorer, interaction, K, n_items, item_block):
 
 
 def sharded_teacher_ranking(teacher, dataset, need, device, show_progress=False):
-    """:func:`teacher_ranking` of all instances; in DDP mode each rank scores its shard and
-    the shards are gathered, so the pass is done once in all, not once per rank. Logs its
-    duration; the progress bar shows on rank 0 only."""
-    n = len(dataset)
+    """:func:`teacher_ranking` of all instances, each DDP rank its shard (:func:`sharded_ranking`)."""
+    return sharded_ranking(lambda rows, show: teacher_ranking(teacher, dataset, need, device, rows=rows,
+                                                              show_progress=show),
+                           len(dataset), need, show_progress)
+
+
+def sharded_ranking(ranking_pass, n, need, show_progress=False, unit="instance"):
+    """The ranking of rows ``0..n-1``, ``ranking_pass(rows, show_progress)`` giving rows ``range(*rows)``: in
+    DDP mode each rank passes over its shard (progress bar on rank 0) and the shards are gathered, so the
+    pass is done once in all. Logs the duration (``unit``: what a row is)."""
     start = time.perf_counter()
-    part = teacher_ranking(teacher, dataset, need, device, rows=distributed.shard(n),
-                           show_progress=show_progress and distributed.rank() == 0)
-    ranking = TeacherRanking(distributed.gather_shards(part.ids, n),
-                             None if part.scores is None else distributed.gather_shards(part.scores, n))
+    part = ranking_pass(distributed.shard(n), show_progress and distributed.rank() == 0)
+    ranking = replace(part, ids=distributed.gather_shards(part.ids, n),
+                      scores=None if part.scores is None else distributed.gather_shards(part.scores, n))
     seconds = time.perf_counter() - start
-    getLogger().info(f"Teacher top-{need.n} pass{' with scores' if need.scores else ''}: {n} instances "
-                     f"in {seconds:.1f} s ({n / max(seconds, 1e-9):.0f} instances/s)")
+    getLogger().info(f"Teacher top-{need.n} pass{' with scores' if need.scores else ''}: {n} {unit}s "
+                     f"in {seconds:.1f} s ({n / max(seconds, 1e-9):.0f} {unit}s/s)")
     return ranking
 
 
@@ -252,30 +279,35 @@ def _read_cache(path, key, n, need, n_items):
 
 
 def teacher_ranking_cached(teacher, teacher_path, dataset, need, device, cache_dir, show_progress=False):
-    """``(TeacherRanking, cache path)``: :func:`sharded_teacher_ranking`, cached on disk under
-    ``cache_dir`` keyed by :func:`topk_cache_key`.
-
-    A changed teacher, dataset, N or need of scores gives another key; a corrupt file is
-    recomputed. In DDP mode the cache is used only when every rank can read it, and rank 0
-    writes it.
-    """
-    logger = getLogger()
+    """``(TeacherRanking, cache path)``: :func:`sharded_teacher_ranking`, cached on disk under ``cache_dir``
+    keyed by :func:`topk_cache_key` (:func:`cached_ranking`): a changed teacher, dataset, N or need of
+    scores gives another key."""
     key = topk_cache_key(teacher_path, dataset, need)
     path = Path(cache_dir) / f"teacher-topk-{key[:20]}.pt"
-    ranking = _read_cache(path, key, len(dataset), need, dataset.item_num) if path.is_file() else None
+    ranking = cached_ranking(path, key, len(dataset), dataset.item_num, need,
+                             lambda: sharded_teacher_ranking(teacher, dataset, need, device, show_progress))
+    return ranking, path
+
+
+def cached_ranking(path, key, n, n_items, need, compute, unit="instance"):
+    """The ranking of ``n`` rows cached in ``path`` under ``key``, else ``compute()`` written there
+    (atomically, by rank 0); a corrupt file is recomputed. In DDP mode the cache is used only when every
+    rank can read it."""
+    logger = getLogger()
+    ranking = _read_cache(path, key, n, need, n_items) if path.is_file() else None
     if distributed.all_ranks_agree(ranking is not None):
         logger.info(f"Teacher top-{need.n} loaded from cache {path}")
-        return ranking, path
+        return ranking
     if path.is_file():
         logger.warning(f"Teacher top-K cache {path} is corrupt or stale: recomputing")
-    ranking = sharded_teacher_ranking(teacher, dataset, need, device, show_progress)
+    ranking = compute()
     if distributed.rank() == 0:
         state = {"format": TOPK_CACHE_FORMAT, "key": key, "topk": ranking.ids}
         if ranking.scores is not None:
             state["scores"] = ranking.scores
         atomic_write(path, lambda f: torch.save(state, f))
-    logger.info(f"Teacher top-{need.n} of {len(dataset)} instances cached in {path}")
-    return ranking, path
+    logger.info(f"Teacher top-{need.n} of {n} {unit}s cached in {path}")
+    return ranking
 
 
 def teacher_topk_cached(teacher, teacher_path, dataset, K, device, cache_dir):
@@ -285,4 +317,5 @@ def teacher_topk_cached(teacher, teacher_path, dataset, K, device, cache_dir):
 
 
 __all__ = ["load_teacher", "TeacherRanking", "scored_chunks", "teacher_ranking", "teacher_topk",
-           "sharded_teacher_ranking", "teacher_ranking_cached", "teacher_topk_cached"]
+           "topk_over_item_blocks", "collected_ranking", "sharded_ranking", "sharded_teacher_ranking",
+           "cached_ranking", "teacher_ranking_cached", "teacher_topk_cached"]

@@ -1,5 +1,5 @@
 """Model lookup by name: this plugin's models first, then RecBole's, then ``<Name>RD``, the student of a
-RecBole sequential model. Sits above the models (it imports them by name, on demand)."""
+RecBole sequential or general model. Sits above the models (it imports them by name, on demand)."""
 
 import importlib
 
@@ -30,22 +30,34 @@ def _plugin_model(model_name):
 def _recbole_model(model_name):
     """RecBole's own model ``model_name``, or None (never one of ours that RecBole's lookup finds
     through :mod:`recbole_rd.recbole_registry`)."""
+    import torch
     from recbole.utils import get_model as recbole_get_model  # imports torch: not before a model is asked for
 
+    anomaly = torch.is_anomaly_enabled()
     try:
         model_class = recbole_get_model(model_name)
     except (ValueError, ImportError, AttributeError, ConfigError):  # RecBole imports optional libraries while searching
         return None
+    finally:  # RecBole's sine.py switches anomaly detection on for the whole process when imported: slow backward
+        torch.autograd.set_detect_anomaly(anomaly)
     return None if is_plugin_model(model_class) else model_class
 
 
 def _recbole_student(model_name):
-    """``<Name>RD`` for a RecBole model ``<Name>``: its distilled student (ConfigError if it cannot be one)."""
+    """``<Name>RD`` for a RecBole model ``<Name>``: its distilled student, built by the sequential adapter
+    or, for a model that is not sequential, the general one (ConfigError if it cannot be one). Where this
+    plugin fixes a RecBole model (``LightGCN``, ``NGCF``: see their modules), the fixed one is the base."""
+    from recbole.utils import ModelType
+
+    from recbole_rd.model.general_recommender.recbole_general_student import general_student_class
     from recbole_rd.model.sequential_recommender.recbole_student import STUDENT_SUFFIX, student_class
 
     base_name = model_name[:-len(STUDENT_SUFFIX)]
-    base = _recbole_model(base_name) if model_name.endswith(STUDENT_SUFFIX) and base_name else None
-    return student_class(base) if base is not None else None
+    base = (_plugin_model(base_name) or _recbole_model(base_name)) if model_name.endswith(STUDENT_SUFFIX) \
+        and base_name else None
+    if base is None:
+        return None
+    return student_class(base) if base.type == ModelType.SEQUENTIAL else general_student_class(base)
 
 
 def plugin_model(model_name):
@@ -59,14 +71,16 @@ def unknown_model(model_name):
         f"model: unknown model '{model_name}'. This plugin defines "
         f"{', '.join(plugin_model_names())}; any RecBole model name also works "
         f"(e.g. SASRec, GRU4Rec, Pop, BPR; 'recbole.Caser' for RecBole's Caser), and "
-        f"<RecBoleModel>RD is the distilled student of a RecBole sequential model (e.g. SASRecRD, GRU4RecRD)."
+        f"<RecBoleModel>RD is the distilled student of a RecBole sequential or general model (e.g. SASRecRD, "
+        f"GRU4RecRD, BPRRD, LightGCNRD)."
     )
 
 
 def get_model(model_name):
     """Model class by name: this plugin's models first, then RecBole's, then
-    ``<Name>RD``, the distilled student of RecBole's sequential model ``<Name>``
-    (``SASRecRD``, ``GRU4RecRD``, ...; see ``recbole_student``).
+    ``<Name>RD``, the distilled student of RecBole's sequential or general model ``<Name>``
+    (``SASRecRD``, ``GRU4RecRD``, ...: see ``recbole_student``; ``BPRRD``, ``LightGCNRD``, ...:
+    see ``recbole_general_student``).
 
     ``recbole.<Name>`` (e.g. ``recbole.Caser``) always picks RecBole's own model.
     """

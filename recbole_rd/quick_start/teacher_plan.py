@@ -67,8 +67,8 @@ def teacher_config(config, settings=None):
     name = teacher_model_name(config)
     settings = settings or {}
     if get_model(name) is get_model(student_class.teacher_model):
-        key = getattr(student_class, "size_key", None) or "embedding_size"
-        return family_config(name, config, {key: config["teacher_embedding_size"], **settings})
+        widths = {key: config["teacher_embedding_size"] for key in width_keys(student_class)}
+        return family_config(name, config, {**widths, **settings})
     teacher = sibling_config(name, config, TEACHER_TAKES_FROM_STUDENT, settings)
     if str(teacher["loss_type"]).upper() == "BPR":
         raise ConfigError(f"teacher_model: {name} with loss_type BPR needs sampled negatives, which the "
@@ -77,6 +77,12 @@ def teacher_config(config, settings=None):
     if key is None or key in settings:
         return teacher
     return sibling_config(name, config, TEACHER_TAKES_FROM_STUDENT, {key: config["teacher_embedding_size"], **settings})
+
+
+def width_keys(student_class):
+    """The width keys of a student class: its ``size_keys`` (NeuMF: both embedding widths), else its
+    ``size_key``, else ``embedding_size``."""
+    return getattr(student_class, "size_keys", None) or (getattr(student_class, "size_key", None) or "embedding_size",)
 
 
 def sibling_config(name, config, shared_keys, settings=None):

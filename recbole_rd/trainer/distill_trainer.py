@@ -8,6 +8,7 @@ from recbole.data.interaction import Interaction
 from recbole_rd.distill.base import build_method
 from recbole_rd.distill.rankings_file import file_teacher_ranking
 from recbole_rd.distill.teacher import INSTANCE_ID, load_teacher, teacher_ranking_cached
+from recbole_rd.distill.user_teacher import ranks_users, user_teacher_ranking_cached
 from recbole_rd.model.registry import get_model
 from recbole_rd.trainer.trainer import SafeTrainer
 from recbole_rd.utils import ConfigError, size_key
@@ -20,10 +21,11 @@ class DistillTrainer(SafeTrainer):
     (``rd`` | ``cd`` | ``rrd`` | ``dcd``, see :mod:`recbole_rd.distill`) from a frozen teacher.
 
     The teacher comes from ``teacher_checkpoint`` (any RecBole sequential model saved by
-    recbole_rd, trained on the same dataset). The top-N it ranks for every training instance
-    (and its scores where the method needs them) is computed once, in chunks, and cached
-    under ``topk_cache_dir`` (default ``checkpoint_dir``). Every method's own keys are
-    documented in its module. Everything else is RecBole's Trainer.
+    recbole_rd, trained on the same dataset; for a general student, any general model). The top-N it
+    ranks for every training instance (for a general student: for every user, the user's training
+    items left out, see :mod:`recbole_rd.distill.user_teacher`), and its scores where the method
+    needs them, is computed once, in chunks, and cached under ``topk_cache_dir`` (default
+    ``checkpoint_dir``). Every method's own keys are documented in its module. Everything else is RecBole's Trainer.
 
     Per epoch it logs each loss part of the method (per-batch means) and the method's
     figures (RD: the mean weight sum), to the log, TensorBoard and Weights & Biases.
@@ -34,9 +36,9 @@ class DistillTrainer(SafeTrainer):
         missing = [name for name in STUDENT_INTERFACE if not hasattr(model, name)]
         if missing:
             raise ConfigError(f"model: {type(model).__name__} cannot be a distilled student (it lacks "
-                              f"{', '.join(missing)}); use a student model: CaserRD, FossilRD or any RecBole "
-                              f"sequential model with the suffix RD (SASRecRD, GRU4RecRD, ...)")
-        self.method = build_method(config, model.n_items).to(self.device)
+                              f"{', '.join(missing)}); use a student model: CaserRD, FossilRD or a RecBole "
+                              f"sequential or general model with the suffix RD (SASRecRD, BPRRD, ...)")
+        self.method = build_method(config, model.n_items, getattr(model, "ranking_room", None)).to(self.device)
         self.teacher = self.teacher_ranking = None
 
     @property
@@ -63,10 +65,11 @@ class DistillTrainer(SafeTrainer):
             self.teacher, state = load_teacher(self.config, dataset, path)
             warn_if_narrower(state, self.model, self.config, path)
             cache_dir = self.config["topk_cache_dir"] or self.config["checkpoint_dir"]
-            ranking, _ = teacher_ranking_cached(self.teacher, path, dataset, self.method.teacher_need(), self.device,
-                                                cache_dir, show_progress=bool(self.config["show_progress"]))
+            rank_teacher = user_teacher_ranking_cached if ranks_users(self.config) else teacher_ranking_cached
+            ranking, _ = rank_teacher(self.teacher, path, dataset, self.method.teacher_need(), self.device,
+                                      cache_dir, show_progress=bool(self.config["show_progress"]))
         self.teacher_ranking = ranking.to(self.device)
-        if INSTANCE_ID not in dataset.inter_feat:
+        if not ranking.per_user and INSTANCE_ID not in dataset.inter_feat:
             dataset.inter_feat.update(Interaction({INSTANCE_ID: torch.arange(len(dataset))}))
 
     def fit(self, train_data, valid_data=None, verbose=True, saved=True, show_progress=False, callback_fn=None):
