@@ -1,8 +1,21 @@
+import os
+import shutil
+import subprocess
 import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from pathlib import Path
 
-import pytest
-import torch
+# One thread per process for torch (this one and the processes the tests start): the tiny models
+# gain nothing from a second thread, and on a busy machine OpenMP threads that wait for each other
+# make a convolution 10-50x slower; the fresh interpreters of the background jobs (below) use the
+# second core. Set before torch is imported so child processes inherit it; a value the caller set
+# is kept.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 from recbole_rd.data.sample import generate_checkins, write_atomic_inter
 
@@ -44,10 +57,167 @@ def module_tiny(tmp_path_factory, name):
         yield tmp
 
 
+# --- checks in fresh interpreters, run in the background -----------------------------------------
+
+
+class Background:
+    """Checks that run in fresh interpreters (each one imports torch and RecBole: seconds of one
+    core), started when the session starts and run one after another by a background thread, at
+    a lower priority, beside the in-process tests (which use one core: one torch thread). The test
+    that owns a job waits for its result (``background.result(job)``) and asserts on it.
+
+    A job is a function ``job(background)`` listed in its test module's ``BACKGROUND = {test
+    function name: [job, ...] or params -> [job, ...]}`` (``params``: a parametrized test's
+    arguments): the jobs of the selected tests are queued in the order the tests run. A job makes
+    its own files (``folder``), passes ``cwd`` and ``env`` explicitly (the in-process tests change
+    the process's own) and starts its processes through ``run`` or ``popen``; one that needs
+    another job's result runs both itself, in order."""
+
+    def __init__(self, root):
+        self.root = Path(root)
+        self.env = dict(os.environ)  # as the session started, before any test changed it
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="background")
+        self.jobs, self.processes = {}, []
+        self.nice = [shutil.which("nice"), "-n", "10"] if shutil.which("nice") else []
+
+    def submit(self, job):
+        """Queue ``job``, once."""
+        if job not in self.jobs:
+            self.jobs[job] = self.executor.submit(job, self)
+        return self.jobs[job]
+
+    def result(self, job, timeout=1800):
+        """What ``job`` returned (it is queued now if no test asked for it at the start)."""
+        return self.submit(job).result(timeout)
+
+    def folder(self, name):
+        """A new empty folder."""
+        return Path(tempfile.mkdtemp(prefix=f"{name}-", dir=self.root))
+
+    def popen(self, command, env=None, **kwargs):
+        """``subprocess.Popen`` at a lower priority (``nice``): the in-process tests come first."""
+        command = [*self.nice, *command]
+        process = subprocess.Popen(command, env=self.env if env is None else env, **kwargs)
+        self.processes.append(process)
+        return process
+
+    def run(self, command, timeout=300, **kwargs):
+        """``subprocess.run(command, capture_output=True, text=True, timeout=timeout, ...)``."""
+        with self.popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs) as process:
+            try:
+                out, err = process.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                raise
+        return subprocess.CompletedProcess(command, process.returncode, out, err)
+
+    def close(self):
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        for process in self.processes:
+            if process.poll() is None:
+                process.kill()
+
+
+BACKGROUND_KEY = pytest.StashKey[Background]()
+
+
+def session_background(config):
+    if BACKGROUND_KEY not in config.stash:
+        factory = getattr(config, "_tmp_path_factory", None)  # pytest's basetemp, where tmp_path lives
+        root = factory.mktemp("background") if factory is not None else tempfile.mkdtemp(prefix="background-")
+        config.stash[BACKGROUND_KEY] = Background(root)
+    return config.stash[BACKGROUND_KEY]
+
+
+def pytest_collection_finish(session):
+    """Queue the background jobs of the selected tests, in the order the tests run."""
+    if session.config.option.collectonly:
+        return
+    for item in session.items:
+        jobs = getattr(getattr(item, "module", None), "BACKGROUND", {}).get(getattr(item, "originalname", None))
+        if callable(jobs):
+            jobs = jobs(item.callspec.params if hasattr(item, "callspec") else {})
+        for job in jobs or ():
+            session_background(session.config).submit(job)
+
+
+def pytest_unconfigure(config):
+    if BACKGROUND_KEY in config.stash:
+        config.stash[BACKGROUND_KEY].close()
+
+
+@pytest.fixture(scope="session")
+def background(pytestconfig):
+    return session_background(pytestconfig)
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """The thread count of ``OMP_NUM_THREADS`` again before each test (a DDP config sets its own)."""
+    threads = os.environ["OMP_NUM_THREADS"]
+    threads = int(threads) if threads.isdigit() and int(threads) > 0 else None
+    if threads and torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+
+
 @pytest.fixture(autouse=True)
 def plain_argv(monkeypatch):
     """RecBole's Config reads sys.argv: keep pytest's own flags out of it."""
     monkeypatch.setattr(sys, "argv", ["pytest"])
+
+
+@pytest.fixture(scope="session")
+def tiny_teachers(tmp_path_factory):
+    """A folder with the tiny data, and a Caser and a Fossil teacher trained on it (1 epoch, their
+    default d=100, seed 2020): ``(folder, {"Caser": checkpoint, "Fossil": checkpoint})``. Trained
+    once for every module that only reads them (distils from them, loads them)."""
+    from recbole_rd.quick_start import run_recbole_rd
+
+    with module_tiny(tmp_path_factory, "teachers") as folder:
+        return folder, {name: run_recbole_rd(name, "tiny", config_dict=tiny_config_dict(folder, epochs=1))["checkpoint"]
+                        for name in ("Caser", "Fossil")}
+
+
+COMPARE_ARGV = ["run_recbole_rd.py", "--compare", "--model=Caser", "--dataset=tiny", "--baselines=Pop"]
+
+
+@pytest.fixture(scope="session")
+def tiny_compare(tmp_path_factory):
+    """One tiny comparison (seed 1: Caser T / S / RD and a Pop baseline, one epoch, recorded as run by
+    ``COMPARE_ARGV``), printing to the console as the command line does, with the top-10 timing and
+    the training recorded in the order they happen (the timing gives a deterministic spread of
+    values): ``(table, console output, progress messages, events, results folder)``. Only read
+    (test_compare_verdict, test_compare_report)."""
+    import contextlib
+    import io
+
+    from recbole_rd.compare import compare, timing
+    from recbole_rd.compare import run as run_module
+
+    events, messages, calls = [], [], iter(range(10 ** 6))
+    train_and_test = run_module.train_and_test
+
+    def timed(model, test, k=10, repeats=3):
+        events.append(("time", model, 1.0 + next(calls) * 37 % 11))  # a deterministic spread of values
+        return events[-1][2]
+
+    def trained(config, *args, **kwargs):
+        events.append(("train", config["model"], None))
+        return train_and_test(config, *args, **kwargs)
+
+    def progress(message):  # the console's lines (the default progress is print), kept
+        messages.append(message)
+        print(message)
+
+    with module_tiny(tmp_path_factory, "compare-seed1") as tmp, pytest.MonkeyPatch.context() as patch:
+        patch.setattr(timing, "time_topk_lists", timed)
+        patch.setattr(run_module, "train_and_test", trained)
+        out = io.StringIO()  # capsys is function-scoped
+        with contextlib.redirect_stdout(out):
+            table = compare("Caser", "tiny", config_dict=tiny_config_dict(tmp, epochs=1, K=5), baselines=["Pop"],
+                            results_dir=tmp / "results", seeds=(1,), distill_methods="rd", progress=progress,
+                            argv=COMPARE_ARGV)
+    return table, out.getvalue(), messages, events, tmp / "results"
 
 
 @pytest.fixture

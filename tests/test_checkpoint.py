@@ -12,7 +12,7 @@ from conftest import config_with
 from recbole_rd.model.sequential_recommender import Caser
 from recbole_rd.quick_start import run_recbole_rd, train_and_test
 from recbole_rd.utils import atomic_write
-from conftest import tiny_config_dict
+from conftest import module_tiny, tiny_config_dict
 
 
 class Payload:
@@ -23,14 +23,24 @@ class Payload:
         return (os.system, (f"touch {self.marker}",))
 
 
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """(config, train, valid, test) for Caser on the tiny dataset, and a 1-epoch Caser trained on
+    them: only read by the tests."""
+    from recbole_rd.quick_start import prepare
+
+    with module_tiny(tmp_path_factory, "checkpoint") as tmp:
+        config, train, valid, test = prepare("Caser", "tiny", config_dict=tiny_config_dict(tmp))
+        return (config, train, valid, test), train_and_test(config_with(config, epochs=1), train, valid, test)
+
+
 @pytest.fixture
-def trained(tiny_data):
-    config, train, valid, test = tiny_data
-    return train_and_test(config_with(config, epochs=1), train, valid, test)
+def trained(tiny_run):
+    return tiny_run[1]
 
 
-def test_checkpoint_round_trip_gives_identical_scores(trained, tiny_data):
-    config, train, _, test = tiny_data
+def test_checkpoint_round_trip_gives_identical_scores(trained, tiny_run):
+    config, train, _, test = tiny_run[0]
     state = load_checkpoint(trained["checkpoint"])
     assert state["model"] == "Caser" and state["dataset"]["dataset"] == "tiny"
     assert state["hyper_parameters"]["embedding_size"] == 100
@@ -94,12 +104,11 @@ def test_recbole_builtin_model_checkpoint_loads_safely(tiny):
     assert all(torch.equal(state["state_dict"][name], value) for name, value in weights.items())
 
 
-def test_interrupted_training_resumes_to_the_same_result(tiny):
+def test_interrupted_training_resumes_to_the_same_result(tiny, tiny_teachers):
     from pathlib import Path
 
     base = tiny_config_dict(tiny, stopping_step=100, K=5, dynamic_start_epoch=1)
-    whole = run_recbole_rd("CaserRD", "tiny", config_dict={**base, "epochs": 4})
-    teacher = whole["teacher"]["checkpoint"]
+    teacher = tiny_teachers[1]["Caser"]  # a Caser trained on the same data (the test only distils from it)
     full = run_recbole_rd("CaserRD", "tiny", config_dict={**base, "epochs": 4, "teacher_checkpoint": teacher})
     first = run_recbole_rd("CaserRD", "tiny", config_dict={**base, "epochs": 2, "teacher_checkpoint": teacher})
     last = first["checkpoint"] + ".last"

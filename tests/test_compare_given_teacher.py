@@ -112,7 +112,7 @@ def test_table_significance_and_plot_work_with_a_given_teacher(given):
 
 def test_a_recbole_teacher_gives_its_own_t_row_without_teacher_model(tiny):
     """No --teacher_model: the checkpoint's class (here RecBole's SASRec) is the teacher."""
-    sasrec = {**{k: v for k, v in TEACHER.items() if k != "embedding_size"}, "hidden_size": 16,
+    sasrec = {**{k: v for k, v in TEACHER.items() if k != "embedding_size"}, "epochs": 1, "hidden_size": 16,
               "MAX_ITEM_LIST_LENGTH": 5}  # Caser's window: a teacher must see the windows it scores
     path = run_recbole_rd("SASRec", "tiny", config_dict=tiny_config_dict(tiny, **sasrec))["checkpoint"]
     rows = compare("Caser", "tiny", config_dict=tiny_config_dict(tiny, epochs=1, K=5, teacher_checkpoint=path),

@@ -9,12 +9,9 @@ import subprocess
 import sys
 
 import pytest
-from conftest import module_tiny, tiny_config_dict
 
-from recbole_rd.compare import compare
 from recbole_rd.compare.report import main
 
-ARGV = ["run_recbole_rd.py", "--compare", "--model=Caser", "--dataset=tiny", "--baselines=Pop"]
 METRICS = ["precision@3", "precision@5", "precision@10", "ndcg@3", "ndcg@5", "ndcg@10", "map"]
 
 
@@ -24,13 +21,11 @@ def read_csv(path):
 
 
 @pytest.fixture(scope="module")
-def written(tmp_path_factory):
-    """A tiny compare (one seed, T / S / RD / Pop, one epoch): (results stem, console messages)."""
-    messages = []
-    with module_tiny(tmp_path_factory, "report") as tmp:
-        compare("Caser", "tiny", config_dict=tiny_config_dict(tmp, epochs=1, K=5), baselines=["Pop"],
-                results_dir=tmp / "results", seeds=(1,), progress=messages.append, argv=ARGV)
-    return tmp / "results" / "tiny-Caser-compare", messages
+def written(tiny_compare):
+    """A tiny compare (one seed, T / S / RD / Pop, one epoch, run as conftest's ``COMPARE_ARGV``):
+    (results stem, console messages)."""
+    *_, messages, _, results = tiny_compare
+    return results / "tiny-Caser-compare", messages
 
 
 def page_of(stem, capsys, *flags):

@@ -111,36 +111,43 @@ def test_the_data_fingerprint_covers_every_file_of_the_dataset(tmp_path, edited)
     assert row_store.data_fingerprint(config) != before
 
 
-def test_a_gone_teacher_checkpoint_retrains_the_teacher(tmp_path_factory):
-    with module_tiny(tmp_path_factory, "gone") as tmp:
+@pytest.fixture(scope="module")
+def seed1(tmp_path_factory):
+    """A folder with one comparison of seed 1 under results/. The tests below each spoil one row
+    (its teacher file, its record) and resume, which trains that row again: after each of them
+    every row is valid again, as the comparison left them."""
+    with module_tiny(tmp_path_factory, "seed1") as tmp:
         run(tmp, "results", (1,))
-        rows = tmp / "results" / "tiny-Caser-compare-rows"
-        old = torch.load(rows / "seed1-Caser-T.pt", weights_only=True)["result"]["checkpoint"]
-        sha = row_store.file_sha256(old)
-        (tmp / "saved" / old.rsplit("/", 1)[1]).unlink()
-        _, messages, _ = run(tmp, "results", (1,), resume=True)
-        new = torch.load(rows / "seed1-Caser-T.pt", weights_only=True)["result"]["checkpoint"]
-        assert new != old and row_store.file_sha256(new) == sha  # the same teacher again (CPU, one process)
+    return tmp
+
+
+def test_a_gone_teacher_checkpoint_retrains_the_teacher(seed1):
+    tmp = seed1
+    rows = tmp / "results" / "tiny-Caser-compare-rows"
+    old = torch.load(rows / "seed1-Caser-T.pt", weights_only=True)["result"]["checkpoint"]
+    sha = row_store.file_sha256(old)
+    (tmp / "saved" / old.rsplit("/", 1)[1]).unlink()
+    _, messages, _ = run(tmp, "results", (1,), resume=True)
+    new = torch.load(rows / "seed1-Caser-T.pt", weights_only=True)["result"]["checkpoint"]
+    assert new != old and row_store.file_sha256(new) == sha  # the same teacher again (CPU, one process)
     # so its students stay valid: a distilled row depends on the teacher's bytes, not on its file name
     assert trained(messages) == ["Caser-T"] and reused(messages) == ["Caser-S", "Caser-RD"]
 
 
-def test_a_student_of_another_teacher_is_trained_again(tmp_path_factory):
-    with module_tiny(tmp_path_factory, "other") as tmp:
-        run(tmp, "results", (1,))
-        path = tmp / "results" / "tiny-Caser-compare-rows" / "seed1-Caser-RD.pt"
-        record = torch.load(path, weights_only=True)
-        record["described"]["teacher"] = "f" * 64  # distilled from some other teacher file
-        torch.save(record, path)
-        _, messages, _ = run(tmp, "results", (1,), resume=True)
+def test_a_student_of_another_teacher_is_trained_again(seed1):
+    tmp = seed1
+    path = tmp / "results" / "tiny-Caser-compare-rows" / "seed1-Caser-RD.pt"
+    record = torch.load(path, weights_only=True)
+    record["described"]["teacher"] = "f" * 64  # distilled from some other teacher file
+    torch.save(record, path)
+    _, messages, _ = run(tmp, "results", (1,), resume=True)
     assert trained(messages) == ["Caser-RD"] and reused(messages) == ["Caser-T", "Caser-S"]
 
 
-def test_a_corrupt_record_is_trained_again(tmp_path_factory):
-    with module_tiny(tmp_path_factory, "corrupt") as tmp:
-        run(tmp, "results", (1,))
-        (tmp / "results" / "tiny-Caser-compare-rows" / "seed1-Caser-S.pt").write_bytes(b"not a torch file")
-        _, messages, _ = run(tmp, "results", (1,), resume=True)
+def test_a_corrupt_record_is_trained_again(seed1):
+    tmp = seed1
+    (tmp / "results" / "tiny-Caser-compare-rows" / "seed1-Caser-S.pt").write_bytes(b"not a torch file")
+    _, messages, _ = run(tmp, "results", (1,), resume=True)
     assert trained(messages) == ["Caser-S"] and reused(messages) == ["Caser-T", "Caser-RD"]
 
 

@@ -1,15 +1,11 @@
 """--compare prints its verdict under the table (each distilled row against S and T, budget warnings), and
 times the top-10 lists of every row side by side at the end, in interleaved rounds."""
 
-import contextlib
-import io
 from pathlib import Path
 
 import pytest
-from conftest import module_tiny, tiny_config_dict
 
-from recbole_rd.compare import compare, report, summary, timing
-from recbole_rd.compare import run as run_module
+from recbole_rd.compare import report, summary, timing
 from recbole_rd.compare.plan import Row
 from recbole_rd.compare.result import SIDE_BY_SIDE, TIMING_ROUNDS, WHEN_TRAINED, RowResult
 from recbole_rd.compare.verdict import (
@@ -166,29 +162,12 @@ def test_a_row_whose_checkpoint_is_gone_keeps_its_recorded_time_and_is_marked(tm
 # ---- one small comparison, end to end ----
 
 @pytest.fixture(scope="module")
-def printed(tmp_path_factory):
+def printed(tiny_compare):
     """A tiny compare (one seed, T / S / RD / Pop, one epoch) printing to the console as the command line
     does, with the top-10 timing and the training recorded in the order they happen:
     (table, console output, events, results folder)."""
-    events, calls = [], iter(range(10 ** 6))
-    train_and_test = run_module.train_and_test
-
-    def timed(model, test, k=10, repeats=3):
-        events.append(("time", model, 1.0 + next(calls) * 37 % 11))  # a deterministic spread of values
-        return events[-1][2]
-
-    def trained(config, *args, **kwargs):
-        events.append(("train", config["model"], None))
-        return train_and_test(config, *args, **kwargs)
-
-    with module_tiny(tmp_path_factory, "verdict") as tmp, pytest.MonkeyPatch.context() as patch:
-        patch.setattr(timing, "time_topk_lists", timed)
-        patch.setattr(run_module, "train_and_test", trained)
-        out = io.StringIO()  # capsys is function-scoped
-        with contextlib.redirect_stdout(out):
-            table = compare("Caser", "tiny", config_dict=tiny_config_dict(tmp, epochs=1, K=5), baselines=["Pop"],
-                            results_dir=tmp / "results", seeds=(1,), distill_methods="rd", argv=["x"])
-    return table, out.getvalue(), events, tmp / "results"
+    table, output, _, events, results = tiny_compare
+    return table, output, events, results
 
 
 def test_the_console_shows_the_verdict_under_the_table(printed):

@@ -95,13 +95,18 @@ def test_missing_foursquare_says_which_file_and_command(tmp_path):
     assert "python -m recbole_rd.data.convert tsmc2014 dataset_TSMC2014_NYC.txt --dataset foursquare" in text
 
 
-def test_cli_prints_the_helpful_message_not_a_traceback(tmp_path):
-    import subprocess
+def cli_without_gowalla(background):
+    """``run_recbole_rd.py --dataset=gowalla`` with a data_path that has no gowalla: the completed run."""
     import sys
 
     script = Path(__file__).resolve().parents[1] / "run_recbole_rd.py"
-    proc = subprocess.run([sys.executable, str(script), "--model=Caser", "--dataset=gowalla",
-                           f"--data_path={tmp_path}"], capture_output=True, text=True, timeout=300)
+    folder = background.folder("no-gowalla")
+    return background.run([sys.executable, str(script), "--model=Caser", "--dataset=gowalla",
+                           f"--data_path={folder}"], cwd=folder, timeout=300)
+
+
+def test_cli_prints_the_helpful_message_not_a_traceback(background):
+    proc = background.result(cli_without_gowalla)
     assert proc.returncode == 2
     assert "snap-gowalla loc-gowalla_totalCheckins.txt --dataset gowalla" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -196,3 +201,7 @@ def test_recbole_hub_files_load_with_their_own_columns(tmp_path, name):
     write_tiny(tmp_path, name="plain")  # the same check-ins as a plain user/item/timestamp file
     plain = run_recbole_rd("Caser", "plain", config_dict={**config_dict, "load_col": None})
     assert result["test_result"] == plain["test_result"] and result["test_result"]["hit@10"] > 0
+
+
+# the command-line run in a fresh interpreter, started when the session starts (conftest.Background)
+BACKGROUND = {"test_cli_prints_the_helpful_message_not_a_traceback": [cli_without_gowalla]}

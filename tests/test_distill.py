@@ -1,5 +1,4 @@
 import math
-import sys
 
 import pytest
 import torch
@@ -107,15 +106,19 @@ def test_topk_over_item_blocks_equals_the_full_ranking(tiny_data, model_name):
     assert not (blocks == dataset.inter_feat["item_id"].unsqueeze(1)).any() and (blocks > 0).all()
 
 
-def trained_teacher(tmp_path, dataset="tiny", seed=2020):
-    result = run_recbole_rd("Caser", dataset, config_dict=tiny_config_dict(tmp_path, epochs=1, seed=seed))
-    return result["checkpoint"]
+def reweighted(checkpoint, folder):
+    """A copy of the Caser teacher ``checkpoint`` with other weights (W2 shifted): the same model
+    and settings, another teacher."""
+    state = torch.load(checkpoint, weights_only=True)
+    state["state_dict"]["W2.weight"] = state["state_dict"]["W2.weight"] + 1.0
+    torch.save(state, folder / "other-teacher.pth")
+    return str(folder / "other-teacher.pth")
 
 
-def test_cache_is_reused_and_invalidated_when_teacher_changes(tiny, tiny_data):
+def test_cache_is_reused_and_invalidated_when_teacher_changes(tiny, tiny_data, tiny_teachers):
     config, train, _, _ = tiny_data
     dataset = train._dataset
-    path = trained_teacher(tiny)
+    path = tiny_teachers[1]["Caser"]
     teacher, _ = load_teacher(config, dataset, path)
     cache = tiny / "cache"
     first, file1 = teacher_topk_cached(teacher, path, dataset, 5, "cpu", cache)
@@ -123,7 +126,7 @@ def test_cache_is_reused_and_invalidated_when_teacher_changes(tiny, tiny_data):
     teacher.full_sort_predict = lambda inter, f=teacher.full_sort_predict: calls.append(1) or f(inter)
     again, file2 = teacher_topk_cached(teacher, path, dataset, 5, "cpu", cache)
     assert file1 == file2 and calls == [] and torch.equal(first, again)
-    other = trained_teacher(tiny, seed=1)
+    other = reweighted(path, tiny)
     _, file3 = teacher_topk_cached(teacher, other, dataset, 5, "cpu", cache)
     assert file3 != file1 and calls
     file1.write_bytes(b"garbage")
@@ -141,16 +144,18 @@ def test_caserrd_trains_teacher_then_student_and_reuses_a_given_teacher(tiny):
     trainer = result["trainer"]
     assert trainer.teacher is not None and trainer.topk.shape[1] == 5
     assert trainer.weight_log and max(trainer.weight_log) < 1.0  # last epoch (1) hybrid: below position's 1
-    again = run_recbole_rd("CaserRD", "tiny", config_dict={**config, "teacher_checkpoint": teacher["checkpoint"]})
+    again = run_recbole_rd("CaserRD", "tiny", config_dict={**config, "epochs": 1,
+                                                           "teacher_checkpoint": teacher["checkpoint"]})
     assert "teacher" not in again
     assert torch.equal(again["trainer"].topk.cpu(), trainer.topk.cpu())
 
 
 def test_fossilrd_runs_end_to_end(tiny):
-    result = run_recbole_rd("FossilRD", "tiny", config_dict=tiny_config_dict(tiny, K=5, dynamic_start_epoch=0))
+    settings = dict(epochs=1, K=5, dynamic_start_epoch=0)
+    result = run_recbole_rd("FossilRD", "tiny", config_dict=tiny_config_dict(tiny, **settings))
     assert result["teacher"]["model"] == "Fossil" and result["model"] == "FossilRD"
     assert_checkpoint_holds_the_model(result)
-    config, train, _, test = prepare("FossilRD", "tiny", config_dict=tiny_config_dict(tiny, K=5, dynamic_start_epoch=0))
+    config, train, _, test = prepare("FossilRD", "tiny", config_dict=tiny_config_dict(tiny, **settings))
     model = get_model("FossilRD")(config, train._dataset)
     model.load_state_dict(load_checkpoint(result["checkpoint"])["state_dict"])
     fresh = get_trainer(config["MODEL_TYPE"], "FossilRD", type(model))(config, model)
@@ -159,16 +164,16 @@ def test_fossilrd_runs_end_to_end(tiny):
 
 def test_sasrec_teacher_distils_into_caser(tiny):
     sasrec = run_recbole_rd("SASRec", "tiny", config_dict=tiny_config_dict(
-        tiny, MAX_ITEM_LIST_LENGTH=5, n_layers=1, hidden_size=16,
+        tiny, epochs=1, MAX_ITEM_LIST_LENGTH=5, n_layers=1, hidden_size=16,
         inner_size=32, n_heads=1))
     result = run_recbole_rd("CaserRD", "tiny", config_dict=tiny_config_dict(
-        tiny, teacher_checkpoint=sasrec["checkpoint"], K=5))
+        tiny, epochs=1, teacher_checkpoint=sasrec["checkpoint"], K=5))
     assert type(result["trainer"].teacher).__name__ == "SASRec"
     assert result["test_result"]["hit@10"] > 0
 
 
-def test_teacher_from_other_data_is_refused_before_training(tiny):
-    path = trained_teacher(tiny)
+def test_teacher_from_other_data_is_refused_before_training(tiny, tiny_teachers):
+    path = tiny_teachers[1]["Caser"]
     write_tiny(tiny, name="other", n_items=120, seed=3)
     with pytest.raises(CheckpointError, match="(?s)different data.*dataset name.*number of items"):
         run_recbole_rd("CaserRD", "other", config_dict=tiny_config_dict(tiny, teacher_checkpoint=path, K=5))
@@ -220,17 +225,9 @@ def test_bad_distillation_keys_fail_before_the_teacher_is_trained(tiny):
 
 
 @pytest.fixture(scope="module")
-def rd_data(tmp_path_factory):
+def rd_data(tiny_teachers):
     """A folder with the tiny data, and a Caser and a Fossil teacher trained on it (1 epoch)."""
-    folder = tmp_path_factory.mktemp("rd")
-    write_tiny(folder)
-    argv, sys.argv = sys.argv, ["pytest"]  # RecBole's Config reads sys.argv
-    try:
-        teachers = {name: run_recbole_rd(name, "tiny", config_dict=tiny_config_dict(folder, epochs=1))["checkpoint"]
-                    for name in ("Caser", "Fossil")}
-    finally:
-        sys.argv = argv
-    return folder, teachers
+    return tiny_teachers
 
 
 OUTPUT_TABLES = {"CaserRD": ("W2.weight", "b2.weight"), "FossilRD": ("item_out.weight", "item_bias.weight")}

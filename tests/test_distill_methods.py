@@ -2,7 +2,6 @@
 gradient, the teacher pass they share, and end-to-end training of both students."""
 
 import math
-import sys
 
 import pytest
 import torch
@@ -18,7 +17,7 @@ from recbole_rd.distill.teacher import teacher_ranking_cached
 from recbole_rd.quick_start import run_recbole_rd
 from recbole_rd.trainer import DistillTrainer
 from recbole_rd.utils import ConfigError, properties_dir
-from conftest import CountingTeacher, tiny_config_dict, write_tiny
+from conftest import CountingTeacher, tiny_config_dict
 from conftest import config_with
 
 # --- a 2-row, 5-item example (items 1..5, 0 is padding) -------------------------------------
@@ -332,14 +331,9 @@ SMALL = dict(cd_N=20, cd_samples=5, rrd_N=30, rrd_K=10, rrd_L=10, dcd_N=30, dcd_
 
 
 @pytest.fixture(scope="module")
-def teachers(tmp_path_factory):
-    """A tiny dataset and a 1-epoch Caser and Fossil teacher on it, shared by the module."""
-    root = tmp_path_factory.mktemp("methods")
-    write_tiny(root)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(sys, "argv", ["pytest"])
-        return root, {base: run_recbole_rd(base, "tiny", config_dict=tiny_config_dict(
-            root, epochs=1, embedding_size=100))["checkpoint"] for base in ("Caser", "Fossil")}
+def teachers(tiny_teachers):
+    """A tiny dataset and a 1-epoch Caser and Fossil teacher (d=100) on it, shared by the test session."""
+    return tiny_teachers
 
 
 @pytest.mark.parametrize("method", ["cd", "rrd", "dcd"])

@@ -2,14 +2,13 @@
 
 import os
 import socket
-import subprocess
 import sys
 
 import pytest
 import torch
 import torch.multiprocessing as mp
 import yaml
-from conftest import tiny_config_dict
+from conftest import tiny_config_dict, write_tiny
 
 from recbole_rd import distributed
 from recbole_rd.config import Config
@@ -87,7 +86,7 @@ os.makedirs = _slow_makedirs
 """
 
 
-def ddp_command(folder, data, port, *flags, **overrides):
+def ddp_command(background, folder, data, port, *flags, **overrides):
     """``python -m recbole_rd.quick_start.cli`` with 2 gloo processes on the tiny data, run in
     ``folder`` (created empty; saved/ and log/ go there) with a slow ``os.makedirs``."""
     folder.mkdir()
@@ -95,17 +94,33 @@ def ddp_command(folder, data, port, *flags, **overrides):
     (folder / "tiny.yaml").write_text(yaml.safe_dump(config))
     (folder / "slow").mkdir()
     (folder / "slow" / "sitecustomize.py").write_text(SLOW_MAKEDIRS)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(folder / "slow"),
-                                                                      os.environ.get("PYTHONPATH")]))}
+    env = {**background.env, "PYTHONPATH": os.pathsep.join(filter(None, [str(folder / "slow"),
+                                                                        background.env.get("PYTHONPATH")]))}
     command = [sys.executable, "-m", "recbole_rd.quick_start.cli", "--dataset=tiny", "--config_files=tiny.yaml",
                f"--nproc={NPROC}", "--ip=127.0.0.1", f"--port={port}", *flags]
-    return subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=300)
+    return background.run(command, cwd=folder, env=env, timeout=300)
 
 
-def test_first_ddp_runs_in_empty_folders_all_succeed(tiny, tmp_path):
+def first_ddp_runs(background):
+    """Three first DDP runs of Caser, each in a new empty folder: ``[(folder, completed process)]``."""
+    data = background.folder("ddp-data")
+    write_tiny(data)
+    runs = []
     for attempt in range(3):
-        folder = tmp_path / f"new{attempt}"
-        done = ddp_command(folder, tiny, free_port(), "--model=Caser")
+        folder = background.folder(f"new{attempt}") / "new"
+        runs.append((folder, ddp_command(background, folder, data, free_port(), "--model=Caser")))
+    return runs
+
+
+def ddp_bad_setting(background):
+    """A DDP run of CaserRD with ``--alpha=-1``: the completed process."""
+    data = background.folder("ddp-bad")
+    write_tiny(data)
+    return ddp_command(background, data / "bad", data, free_port(), "--model=CaserRD", "--alpha=-1")
+
+
+def test_first_ddp_runs_in_empty_folders_all_succeed(background):
+    for folder, done in background.result(first_ddp_runs):
         assert done.returncode == 0, done.stderr[-3000:]
         assert "FileExistsError" not in done.stderr
         (checkpoint,) = (folder / "saved").glob("Caser-tiny-d100-*.pth")
@@ -114,9 +129,9 @@ def test_first_ddp_runs_in_empty_folders_all_succeed(tiny, tmp_path):
         assert done.stdout.startswith("Caser done: best epoch 0, test result: {'recall@10': ")
 
 
-def test_a_bad_setting_in_ddp_is_one_error_line_with_status_2(tiny, tmp_path):
+def test_a_bad_setting_in_ddp_is_one_error_line_with_status_2(background):
     """run() raises DistributedRunError (a RecBoleRDError), which the command line prints."""
-    done = ddp_command(tmp_path / "bad", tiny, free_port(), "--model=CaserRD", "--alpha=-1")
+    done = background.result(ddp_bad_setting)
     assert done.returncode == 2, done.stderr[-3000:]
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and errors[0].startswith("error: process ")
@@ -168,3 +183,8 @@ def test_more_processes_than_gpus_is_refused_before_joining(tiny, monkeypatch):
     with pytest.raises(ValueError, match="gpu_id: '0' lists fewer GPUs than nproc=2"):
         Config("CaserRD", "tiny", config_dict=tiny_config_dict(tiny, gpu_id="0", local_rank=0, nproc=2, world_size=2))
     assert not distributed.is_distributed()
+
+
+# the runs in fresh interpreters, started when the session starts (conftest.Background)
+BACKGROUND = {"test_first_ddp_runs_in_empty_folders_all_succeed": [first_ddp_runs],
+              "test_a_bad_setting_in_ddp_is_one_error_line_with_status_2": [ddp_bad_setting]}

@@ -2,10 +2,10 @@
 torch loads, on the command line), a file that is no checkpoint, a narrower teacher, Ctrl-C that names
 the command to resume, RecBole's run_recbole on a student, no folders left by a refused run."""
 
+import functools
 import logging
 import os
 import shlex
-import subprocess
 import sys
 
 import pytest
@@ -75,16 +75,24 @@ def test_every_numeric_key_refuses_a_bad_value_through_the_config(tiny, key, val
     assert not (tiny / "saved").exists()
 
 
-def run_cli(*flags, cwd):
-    """``python run_recbole_rd.py <flags>`` in a fresh process; (exit status, stderr, modules loaded)."""
+def run_cli(background, *flags):
+    """``python run_recbole_rd.py <flags>`` in a fresh process in a new empty folder; (exit status,
+    stderr, modules loaded, the folder)."""
     code = ("import sys\nfrom recbole_rd.quick_start.cli import main\ntry:\n    main(sys.argv[1:])\n"
             "finally:\n    print('LOADED', 'torch' in sys.modules, 'recbole' in sys.modules, file=sys.stderr)")
-    done = subprocess.run([sys.executable, "-c", code, *flags], cwd=cwd, capture_output=True, text=True, timeout=300)
+    cwd = background.folder("cli")
+    done = background.run([sys.executable, "-c", code, *flags], cwd=cwd, timeout=300)
     loaded = [line for line in done.stderr.splitlines() if line.startswith("LOADED")]
-    return done.returncode, done.stderr, loaded[0] if loaded else None
+    return done.returncode, done.stderr, loaded[0] if loaded else None, cwd
 
 
-@pytest.mark.parametrize("flag, message", [
+@functools.cache
+def cli_run(*flags):
+    """The background job of ``run_cli(background, *flags)``."""
+    return lambda background: run_cli(background, *flags)
+
+
+TYPOS = [
     ("--epochs=0", "error: epochs: 0 is invalid; allowed: an integer >= 1"),
     ("--epochs=-1", "error: epochs: -1 is invalid"),
     ("--epochs=abc", "error: epochs: 'abc' is invalid"),
@@ -92,19 +100,24 @@ def run_cli(*flags, cwd):
     ("--embedding_size=abc", "error: embedding_size: 'abc' is invalid"),
     ("--learning_rate=1e-3x", "error: learning_rate: '1e-3x' is invalid; allowed: a finite number > 0"),
     ("--dropout_prob=1", "error: dropout_prob: 1 is invalid; allowed: a number in [0, 1)"),
-])
-def test_command_line_typos_answer_before_torch_loads(tmp_path, flag, message):
-    status, err, loaded = run_cli("--model=CaserRD", "--dataset=foursquare-sample", flag, cwd=tmp_path)
+]
+TYPO_FLAGS = ("--model=CaserRD", "--dataset=foursquare-sample")
+MISSING_DATASET_FLAGS = ("--model=Caser", "--dataset=mydata")
+
+
+@pytest.mark.parametrize("flag, message", TYPOS)
+def test_command_line_typos_answer_before_torch_loads(background, flag, message):
+    status, err, loaded, cwd = background.result(cli_run(*TYPO_FLAGS, flag))
     errors = [line for line in err.splitlines() if line.startswith("error:")]
     assert status == 2 and len(errors) == 1 and errors[0].startswith(message), err
     assert loaded == "LOADED False False"
-    assert sorted(os.listdir(tmp_path)) == []  # no log/, saved/, dataset/
+    assert sorted(os.listdir(cwd)) == []  # no log/, saved/, dataset/
 
 
-def test_a_missing_dataset_answers_before_torch_loads(tmp_path):
-    status, err, loaded = run_cli("--model=Caser", "--dataset=mydata", cwd=tmp_path)
+def test_a_missing_dataset_answers_before_torch_loads(background):
+    status, err, loaded, cwd = background.result(cli_run(*MISSING_DATASET_FLAGS))
     assert status == 2 and "error: dataset 'mydata' not found: dataset/mydata/mydata.inter does not exist" in err
-    assert loaded == "LOADED False False" and os.listdir(tmp_path) == []
+    assert loaded == "LOADED False False" and os.listdir(cwd) == []
 
 
 def test_a_refused_config_leaves_no_folders(tiny, capsys):
@@ -244,3 +257,9 @@ def test_recbole_finds_every_student_but_keeps_its_own_models():
     assert get_model("CaserRD").__module__.startswith("recbole_rd.")
     assert get_model("SASRecRD").__name__ == "SASRecRD"
     assert get_model("Caser").__module__ == "recbole.model.sequential_recommender.caser"  # RecBole's own wins
+
+
+# the command lines in fresh interpreters, started when the session starts (conftest.Background)
+BACKGROUND = {"test_command_line_typos_answer_before_torch_loads":
+              lambda params: [cli_run(*TYPO_FLAGS, params["flag"])],
+              "test_a_missing_dataset_answers_before_torch_loads": [cli_run(*MISSING_DATASET_FLAGS)]}

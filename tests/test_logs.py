@@ -1,14 +1,13 @@
 """What a run shows: progress bars, no dependency warnings, no config dumps, one closing summary line."""
 
 import os
-import subprocess
 import sys
 import warnings
 
 import pytest
 import torch
 import yaml
-from conftest import tiny_config_dict
+from conftest import tiny_config_dict, write_tiny
 
 from recbole_rd.checkpoint import load_checkpoint
 from recbole_rd.config import Config
@@ -119,15 +118,29 @@ def test_checkpoint_names_say_what_they_hold(tiny, model, overrides, tag, name):
     assert stem[len(name)].isalpha()  # then the time (e.g. Nov-27-...), no 'dNone'
 
 
-def test_a_newcomers_run_is_readable(tiny, tmp_path):
-    """The command line at RecBole's default state (INFO): progress, epochs, the summary last; no
-    warnings, no config or model dumps on the console (they are in the log file)."""
-    folder = tmp_path / "fresh"
+def newcomers_run(background):
+    """``python -m recbole_rd.quick_start.cli`` at RecBole's default state (INFO) in a new folder
+    beside the tiny data: ``(folder, completed process)``."""
+    tiny = background.folder("newcomer")
+    write_tiny(tiny)
+    folder = tiny / "fresh"
     folder.mkdir()
     config = {**without_progress_key(tiny), "state": "INFO", "checkpoint_dir": "saved"}
     (folder / "tiny.yaml").write_text(yaml.safe_dump(config))
-    done = subprocess.run([sys.executable, "-m", "recbole_rd.quick_start.cli", "--model=Caser", "--dataset=tiny",
-                           "--config_files=tiny.yaml"], cwd=folder, capture_output=True, text=True, timeout=300)
+    return folder, background.run([sys.executable, "-m", "recbole_rd.quick_start.cli", "--model=Caser",
+                                   "--dataset=tiny", "--config_files=tiny.yaml"], cwd=folder, timeout=300)
+
+
+def generator_help(background):
+    """``python -m recbole_rd.data.generate --help`` in a new folder: the completed process."""
+    return background.run([sys.executable, "-m", "recbole_rd.data.generate", "--help"],
+                          cwd=background.folder("generate"), timeout=120)
+
+
+def test_a_newcomers_run_is_readable(background):
+    """The command line at RecBole's default state (INFO): progress, epochs, the summary last; no
+    warnings, no config or model dumps on the console (they are in the log file)."""
+    folder, done = background.result(newcomers_run)
     assert done.returncode == 0, done.stderr[-3000:]
     console = done.stderr
     assert "Warning" not in console
@@ -145,7 +158,11 @@ def test_a_newcomers_run_is_readable(tiny, tmp_path):
     assert torch.load(checkpoint, weights_only=True)["epoch"] == 0
 
 
-def test_the_sample_generator_runs_as_a_module_without_warnings(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "recbole_rd.data.generate", "--help"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120)
+def test_the_sample_generator_runs_as_a_module_without_warnings(background):
+    done = background.result(generator_help)
     assert done.returncode == 0 and "Warning" not in done.stderr, done.stderr
+
+
+# the command-line runs in fresh interpreters, started when the session starts (conftest.Background)
+BACKGROUND = {"test_a_newcomers_run_is_readable": [newcomers_run],
+              "test_the_sample_generator_runs_as_a_module_without_warnings": [generator_help]}

@@ -1,13 +1,12 @@
 """No code path unpickles: files planted where RecBole looks for its pickled caches never run."""
 
 import pickle
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import TINY, tiny_config_dict
+from conftest import TINY, tiny_config_dict, write_tiny
 from recbole_rd.data.sample import generate_checkins
 from recbole_rd.quick_start import prepare, run_recbole_rd
 from recbole_rd.utils import ConfigError
@@ -97,18 +96,31 @@ def test_pickle_cache_keys_are_refused_naming_the_key(tiny, key):
         "tiny-SequentialDataset.pth", "tiny-for-Caser-dataloader.pth", "tiny-for-CaserRD-dataloader.pth"]
 
 
-def test_cli_ignores_a_planted_dataloader_and_refuses_the_save_path_key(tiny):
+def cli_with_planted_files(background):
+    """``run_recbole_rd.py`` on the tiny data beside planted files, then again with
+    ``--dataloaders_save_path`` at one of them: ``(completed runs, payloads ran after each)``."""
+    tiny = background.folder("unpickle")
+    write_tiny(tiny)
     markers = plant_defaults(tiny / "saved")
     script = Path(__file__).resolve().parents[1] / "run_recbole_rd.py"
     common = [sys.executable, str(script), "--model=Caser", "--dataset=tiny", f"--data_path={tiny / 'dataset'}",
               f"--checkpoint_dir={tiny / 'saved'}", "--epochs=1", "--use_gpu=False",
               "--load_col={'inter': ['user_id', 'item_id', 'timestamp']}"]
-    ok = subprocess.run(common, cwd=tiny, capture_output=True, text=True, timeout=300)
-    assert ran(markers) == []
-    assert ok.returncode == 0, ok.stderr[-2000:]
+    ok = background.run(common, cwd=tiny, timeout=300)
+    ran_after_ok = ran(markers)
     planted = tiny / "saved" / "tiny-for-Caser-dataloader.pth"
-    refused = subprocess.run(common + [f"--dataloaders_save_path={planted}"],
-                             cwd=tiny, capture_output=True, text=True, timeout=300)
-    assert ran(markers) == []
+    refused = background.run(common + [f"--dataloaders_save_path={planted}"], cwd=tiny, timeout=300)
+    return (ok, refused), (ran_after_ok, ran(markers))
+
+
+def test_cli_ignores_a_planted_dataloader_and_refuses_the_save_path_key(background):
+    (ok, refused), (ran_after_ok, ran_after_refused) = background.result(cli_with_planted_files)
+    assert ran_after_ok == []
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    assert ran_after_refused == []
     assert refused.returncode == 2
     assert "error: dataloaders_save_path: " in refused.stderr and "Traceback" not in refused.stderr
+
+
+# the command-line runs in fresh interpreters, started when the session starts (conftest.Background)
+BACKGROUND = {"test_cli_ignores_a_planted_dataloader_and_refuses_the_save_path_key": [cli_with_planted_files]}

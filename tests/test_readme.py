@@ -2,14 +2,11 @@
 the checkpoint the quick start writes (paper protocol, as --compare trains)."""
 
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from conftest import tiny_config_dict
-
-from recbole_rd.quick_start import run_recbole_rd
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -19,17 +16,36 @@ SNIPPETS = [(page, index, snippet) for page in PAGES if page.is_file()
                                                        flags=re.S))]
 
 
-@pytest.fixture(scope="module")
-def quick_start_folder(tmp_path_factory):
+QUICK_START = """
+import sys
+from recbole_rd.quick_start import run_recbole_rd
+
+sys.argv = ["run_recbole_rd.py"]
+run_recbole_rd("Caser", "foursquare-sample", config_dict={config!r})
+"""
+
+
+def quick_start_and_snippets(background):
     """A fresh folder holding what the quick start leaves: the generated sample and a paper-protocol
-    Caser checkpoint under saved/."""
-    folder = tmp_path_factory.mktemp("fresh")
-    settings = {key: value for key, value in tiny_config_dict(folder).items() if key not in ("load_col", "data_path")}
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(folder)
-        patch.setattr("sys.argv", ["run_recbole_rd.py"])
-        run_recbole_rd("Caser", "foursquare-sample", config_dict={
-            **settings, "checkpoint_dir": "saved", "epochs": 1, "eval_protocol": "paper"})
+    Caser checkpoint under saved/ (trained in a fresh interpreter, at the default batch size); then
+    every snippet run in it, each in a fresh interpreter, one after another in the order of the
+    pages: ``(folder, the quick start's completed process, {snippet: its completed process})``."""
+    folder = background.folder("fresh")
+    settings = {key: value for key, value in tiny_config_dict(folder).items()
+                if key not in ("load_col", "data_path", "train_batch_size")}
+    config = {**settings, "checkpoint_dir": "saved", "epochs": 1, "eval_protocol": "paper"}
+    done = background.run([sys.executable, "-c", QUICK_START.format(config=config)], cwd=folder, timeout=600)
+    runs = {}
+    if done.returncode == 0:
+        for _, _, snippet in SNIPPETS:
+            runs[snippet] = background.run([sys.executable, "-c", snippet], cwd=folder, timeout=600)
+    return folder, done, runs
+
+
+@pytest.fixture(scope="module")
+def quick_start_folder(background):
+    folder, done, _ = background.result(quick_start_and_snippets)
+    assert done.returncode == 0, done.stderr[-3000:]
     return folder
 
 
@@ -42,8 +58,11 @@ def test_the_docs_have_the_snippets_this_file_runs():
 
 @pytest.mark.parametrize("snippet", [snippet for _, _, snippet in SNIPPETS],
                          ids=[f"{page.relative_to(ROOT).as_posix()}-snippet{index}" for page, index, _ in SNIPPETS])
-def test_snippet_runs_as_printed(quick_start_folder, snippet):
-    done = subprocess.run([sys.executable, "-c", snippet], cwd=quick_start_folder, capture_output=True, text=True,
-                          timeout=600)
+def test_snippet_runs_as_printed(quick_start_folder, background, snippet):
+    done = background.result(quick_start_and_snippets)[2][snippet]
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip(), "a snippet prints what it computed"
+
+
+# the quick start and the snippets run in fresh interpreters, started when the session starts
+BACKGROUND = {"test_snippet_runs_as_printed": [quick_start_and_snippets]}

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from recbole.data.interaction import Interaction
 from recbole.model.sequential_recommender import SASRec
 
-from conftest import tiny_config_dict
+from conftest import module_tiny, tiny_config_dict
 from recbole_rd import run_recbole_rd
 from recbole_rd.config import Config
 from recbole_rd.distill.teacher import load_teacher, teacher_topk
@@ -197,10 +197,17 @@ def test_compare_runs_teacher_student_and_rd_of_a_recbole_model(tiny):
 METHOD_KEYS = dict(cd_N=20, cd_samples=5, rrd_N=30, rrd_K=10, rrd_L=10, dcd_N=30, dcd_K=10, dcd_L=10, dcd_rrd=True)
 
 
+@pytest.fixture(scope="module")
+def stamp_teacher(tmp_path_factory):
+    """A folder with the tiny data and a STAMP (d=16, 1 epoch) trained on it: its checkpoint."""
+    with module_tiny(tmp_path_factory, "stamp") as tmp:
+        return tmp, run_recbole_rd("STAMP", "tiny", config_dict=small_config(tmp, embedding_size=16))["checkpoint"]
+
+
 @pytest.mark.parametrize("method", ["cd", "rrd", "dcd"])
-def test_every_distillation_method_trains_a_recbole_student(tiny, method):
-    stamp = run_recbole_rd("STAMP", "tiny", config_dict=small_config(tiny, embedding_size=16))
+def test_every_distillation_method_trains_a_recbole_student(stamp_teacher, method):
+    tiny, stamp = stamp_teacher
     result = run_recbole_rd("STAMPRD", "tiny", config_dict=small_config(
-        tiny, distill_method=method, teacher_checkpoint=stamp["checkpoint"], **METHOD_KEYS))
+        tiny, distill_method=method, teacher_checkpoint=stamp, **METHOD_KEYS))
     assert result["trainer"].method.name == method and result["trainer"].model.embedding_size == 8
     assert all(torch.isfinite(torch.tensor(float(v))) for v in result["test_result"].values())

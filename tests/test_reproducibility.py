@@ -1,7 +1,6 @@
 """Same seed, same data, two fresh processes: the same checkpoints, bit for bit."""
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -37,17 +36,25 @@ print(json.dumps({{"teacher": parameters_sha(result["teacher"]["checkpoint"]),
 """
 
 
-def test_two_processes_with_the_same_seed_save_identical_checkpoints(tmp_path):
+def two_runs(background):
+    """The script run twice, one process after the other, in new folders: the completed runs."""
     script = RUN.format(tests=str(TESTS))
-    runs = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path / name)], cwd=tmp_path,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for name in ("a", "b")]
+    folder = background.folder("reproducibility")
+    return [background.run([sys.executable, "-c", script, str(folder / name)], cwd=folder, timeout=300)
+            for name in ("a", "b")]
+
+
+def test_two_processes_with_the_same_seed_save_identical_checkpoints(background):
     outputs = []
-    for run in runs:
-        out, err = run.communicate(timeout=300)
-        assert run.returncode == 0, err[-3000:]
-        outputs.append(json.loads(out.strip().splitlines()[-1]))
+    for run in background.result(two_runs):
+        assert run.returncode == 0, run.stderr[-3000:]
+        outputs.append(json.loads(run.stdout.strip().splitlines()[-1]))
     first, second = outputs
     assert first["teacher"] == second["teacher"] and first["student"] == second["student"]
     assert first["teacher"] != first["student"]
     assert first["teacher_test"] == second["teacher_test"] and first["student_test"] == second["student_test"]
     assert set(first["student_test"]) >= {"hit@10", "ndcg@10"}
+
+
+# the two runs in fresh interpreters, started when the session starts (conftest.Background)
+BACKGROUND = {"test_two_processes_with_the_same_seed_save_identical_checkpoints": [two_runs]}
