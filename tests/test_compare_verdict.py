@@ -78,7 +78,7 @@ def test_the_report_heads_the_lines_and_says_when_there_are_no_tests():
                          "seeds; significant: p < 0.05):")
     assert [line.split(":")[0] for line in report[1:]] == ["Caser-RD", "Caser-CD"]
     assert verdict_report([], ["map"]) == [
-        "Verdict: no paired tests (per-user metrics are measured under eval_protocol: paper only)"]
+        "Verdict: no paired tests (no top-k metric gives per-user values; add one to metrics, such as NDCG)"]
 
 
 # ---- budget warnings ----

@@ -19,7 +19,7 @@ from recbole_rd.quick_start.teacher_plan import (family_config, sibling_config, 
 class CompareSpec:
     """One comparison: ``base_model`` (``Caser``, ``Fossil`` or a RecBole model) on ``dataset``, for each
     of ``seeds``; ``methods``: ``[(row suffix, method name, config overrides)]``
-    (:func:`parse_distill_methods`); ``config_dict``: with ``eval_protocol: paper`` unless set;
+    (:func:`parse_distill_methods`); ``config_dict``: with ``eval_protocol`` (:func:`default_protocol`) unless set;
     ``model_overrides``: ``{row label or model name: {key: value}}``; ``argv``: the command line recorded
     in the provenance (None: ``sys.argv``); ``resume``: reuse the rows kept under ``<stem>-rows/``;
     ``student_sizes``: the student widths of a size sweep (an S row and one row per method at each,
@@ -55,7 +55,8 @@ class CompareSpec:
         """The spec of :func:`recbole_rd.compare.compare`'s arguments; refuses unknown methods and
         invalid or repeated seeds and sizes (before any training)."""
         methods = parse_distill_methods(distill_methods)
-        return cls(base_model, dataset, config_file_list, {"eval_protocol": "paper", **(config_dict or {})},
+        settings = {"eval_protocol": default_protocol(base_model), **(config_dict or {})}
+        return cls(base_model, dataset, config_file_list, settings,
                    tuple(baselines), tuple(checked_seeds(seeds)), methods, teacher_model, model_overrides,
                    results_dir, resume, argv, tuple(checked_sizes(student_sizes)))
 
@@ -76,6 +77,16 @@ class CompareSpec:
                              results_dir=args.results_dir, seeds=parse_seeds(args.seeds),
                              distill_methods=args.distill_methods, teacher_model=args.teacher_model, argv=argv,
                              resume=args.resume, student_sizes=args.student_sizes or ())
+
+
+def default_protocol(base_model):
+    """A comparison's default ``eval_protocol``: the paper's for a sequential base model, RecBole's
+    (its default split of general models, full ranking) for a general one."""
+    from recbole.utils import ModelType
+
+    from recbole_rd.model.registry import get_model
+
+    return "recbole" if get_model(base_model).type == ModelType.GENERAL else "paper"
 
 
 def dotted_overrides(settings):

@@ -14,7 +14,7 @@ class RowResult:
     """One row's result for one seed.
 
     ``metrics``: test metric -> mean over the test users (full precision); ``per_user``: test metric ->
-    tensor of each user's value (under ``eval_protocol: paper`` only, else None); ``epochs_run``: None for
+    tensor of each user's value (top-k metrics; None when there are none); ``epochs_run``: None for
     a teacher given by its checkpoint (not trained here); ``best_epoch``: 0-based; ``batch_size``: the
     training batch size; ``trained_with``: the keys that decided its training (:func:`trained_with_keys`);
     ``topk_seconds``: the time of the top-10 lists of every test user, ``time_measured``

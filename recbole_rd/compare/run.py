@@ -28,6 +28,7 @@ from recbole_rd.distill.base import build_method
 from recbole_rd.distill.teacher import file_sha256, load_teacher, saved_teacher_config
 from recbole_rd.errors import ConfigError
 from recbole_rd.evaluator import evaluate_period
+from recbole_rd.evaluator.recbole_per_user import evaluate_per_user
 from recbole_rd.model.registry import RECBOLE_PREFIX, get_model
 from recbole_rd.quick_start.quick_start import prepare
 from recbole_rd.quick_start.teacher_plan import ensure_teacher
@@ -42,26 +43,27 @@ def train_loader(config, train):
     return get_dataloader(config, "train")(config, train._dataset, train._sampler, shuffle=config["shuffle"])
 
 
-def tested(row, network, test_result, test, **known):
-    """The :class:`RowResult` of ``row``'s tested model ``network`` (``test_result``: its trainer's test):
-    its top-10 time, measured alone, once (:func:`timing.time_side_by_side` replaces it, unless the
-    checkpoint is gone by then), and its metrics (per user where the split gives them); ``known``: the
+def tested(row, trainer, test, **known):
+    """The :class:`RowResult` of ``row``'s tested model (``trainer.model``): its top-10 time, measured
+    alone, once (:func:`timing.time_side_by_side` replaces it, unless the checkpoint is gone by then),
+    and its metrics at full precision with each user's value (paper protocol: our evaluation of the
+    period; RecBole protocol: RecBole's evaluation, its top-k metrics kept per user); ``known``: the
     other fields."""
+    network = trainer.model
     seconds = timing.time_topk_lists(network, test, repeats=1)
-    per_user = None
-    if isinstance(test, PeriodEvalData):  # per-user values: significance, and metrics at full precision
-        per_user = evaluate_period(test, network, row.config["device"], per_user=True)
-        metrics = {m: float(v.double().mean()) for m, v in per_user.items()}
+    if isinstance(test, PeriodEvalData):
+        metrics, per_user = {}, evaluate_period(test, network, row.config["device"], per_user=True)
     else:
-        metrics = {m: float(v) for m, v in test_result.items()}
-    return RowResult(metrics=metrics, per_user=per_user, topk_seconds=seconds, **known)
+        metrics, per_user = evaluate_per_user(trainer, test)
+    metrics = {m: float(v) for m, v in metrics.items()} | {m: float(v.double().mean()) for m, v in per_user.items()}
+    return RowResult(metrics=metrics, per_user=per_user or None, topk_seconds=seconds, **known)
 
 
 def row_result(row, result, loader, test):
     """The :class:`RowResult` of ``row`` from :func:`train_and_test`'s ``result`` (its trainer used here
     and left behind): top-10 timing, per-user metrics, epochs run and what it was trained with."""
     trainer = result["trainer"]
-    return tested(row, trainer.model, result["test_result"], test, model=result["model"], d=result["d"],
+    return tested(row, trainer, test, model=result["model"], d=result["d"],
                   parameters=result["parameters"], epochs_run=len(trainer.train_loss_dict),
                   best_epoch=result["best_epoch"], checkpoint=result["checkpoint"], batch_size=loader.step,
                   trained_with={key: plain_data(row.config[key]) for key in trained_with_keys(row.role)
@@ -115,7 +117,7 @@ def given_teacher_result(given, test):
     hyper = defaultdict(lambda: None, state["hyper_parameters"])  # its own keys, not the student's
     key = size_key(type(model), hyper)
     trained = state.get("run_config", {})
-    return tested(row, model, trainer.evaluate(test, load_best_model=False), test, model=state["model"],
+    return tested(row, trainer, test, model=state["model"],
                   d=hyper[key] if key else None, parameters=sum(p.numel() for p in model.parameters()),
                   best_epoch=state.get("epoch"), checkpoint=row.config["teacher_checkpoint"], epochs_run=None,
                   batch_size=trained.get("train_batch_size"),

@@ -50,7 +50,7 @@ def summarise(runs, rows):
 
 def significance(runs, rows):
     """Paired t-tests over users (each user's metric averaged over seeds first) of every distilled
-    row against S (of its width, in a size sweep) and against T, per metric; none without per-user values (``eval_protocol: paper`` only)."""
+    row against S (of its width, in a size sweep) and against T, per metric; none without per-user values (no top-k metric)."""
     import torch
     from scipy.stats import ttest_rel
 

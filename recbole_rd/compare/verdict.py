@@ -65,10 +65,10 @@ def verdict_lines(tests, metrics):
 
 def verdict_report(tests, metrics, valid_metric=None, seeds=1):
     """The lines printed under a comparison's table: a heading, then :func:`verdict_lines` on the
-    :func:`headline_metrics` of ``metrics``; without paired tests (per-user metrics come with
-    ``eval_protocol: paper`` only) one line saying so."""
+    :func:`headline_metrics` of ``metrics``; without paired tests (no per-user values: no top-k
+    metric was asked for) one line saying so."""
     if not tests:
-        return ["Verdict: no paired tests (per-user metrics are measured under eval_protocol: paper only)"]
+        return ["Verdict: no paired tests (no top-k metric gives per-user values; add one to metrics, such as NDCG)"]
     chosen = headline_metrics(metrics, valid_metric)
     over = f"{tests[0]['users']:,} test users"
     averaged = f", each user's value averaged over the {seeds} seeds" if seeds > 1 else ""
