@@ -17,6 +17,7 @@ from recbole_rd import run_recbole_rd
 from recbole_rd.config import Config
 from recbole_rd.data.dataset import create_dataset
 from recbole_rd.distill import TeacherNeed, TeacherRanking, build_method
+from recbole_rd.distill.rankings_file import rankings_frame
 from recbole_rd.distill.rrd import items_outside
 from recbole_rd.distill.user_teacher import training_items, user_teacher_ranking
 from recbole_rd.model.general_recommender.block_scoring import SCORINGS
@@ -251,3 +252,18 @@ def test_general_models_that_cannot_be_students_are_refused_with_the_reason(tiny
     with pytest.raises(ConfigError, match=f"^model: {name} is not available: {why}.*General students: BPRRD"):
         run_recbole_rd(name, "tiny", config_dict=tiny_config_dict(tiny))
     assert not (tiny / "saved").exists() or not list((tiny / "saved").iterdir())
+
+
+def test_a_rankings_file_of_the_teacher_gives_the_checkpoints_top_n_per_user(teachers, tiny_general, tmp_path):
+    """The BPR teacher's per-user top-N written as a rankings file (one list per user, ``rankings_frame``)
+    and distilled from: the student reads the same top-N as from the checkpoint, and no teacher is trained."""
+    ranking = teachers["BPR"]["trainer"].teacher_ranking
+    _, train, _, _ = prepare("BPRRD", "tiny", config_dict=tiny_config_dict(tiny_general, **SMALL))
+    frame = rankings_frame(train._dataset, ranking)
+    assert list(frame.columns) == ["user_id", "item_id", "rank"] and len(frame) == 60 * 5
+    frame.to_csv(tmp_path / "bpr-top5.csv", index=False)
+    result = run_recbole_rd("BPRRD", "tiny", config_dict=tiny_config_dict(
+        tiny_general, **SMALL, teacher_rankings=str(tmp_path / "bpr-top5.csv")))
+    assert "teacher" not in result and result["trainer"].teacher is None
+    read = result["trainer"].teacher_ranking
+    assert read.per_user and torch.equal(read.ids[1:].long(), ranking.ids[1:].long())  # 0: the padding user

@@ -78,7 +78,8 @@ def file_teacher_ranking(config, dataset, need):
 
 
 def file_user_ranking(config, dataset, need):
-    """:class:`TeacherRanking` ``[n_users, N]`` indexed by internal user id, for a general student, from
+    """:class:`TeacherRanking` ``[n_users, N]`` indexed by internal user id (``row_field``: the user id
+    field), for a general student, from
     a file of one list per user (no ``timestamp`` column): each user's training items (``dataset``'s
     interactions) are dropped with a warning, then the first N items kept. Users without training
     interactions (and the padding user 0) get a row of 0s. Same keys and refusals as
@@ -102,7 +103,7 @@ def file_user_ranking(config, dataset, need):
     if user_ranking.scores is not None:
         scores = torch.zeros(dataset.user_num, need.n, dtype=SCORE_DTYPE)
         scores[users] = user_ranking.scores
-    return TeacherRanking(ids, scores)
+    return TeacherRanking(ids, scores, row_field=dataset.uid_field)
 
 
 def own_targets(dataset):
@@ -222,16 +223,22 @@ def rankings_provenance(path):
 
 
 def rankings_frame(dataset, ranking):
-    """``ranking`` (a :class:`TeacherRanking` of ``dataset``'s training instances) in the file format,
-    one list per instance: ``user_id, timestamp, item_id, rank`` (and ``score``), as tokens."""
-    inter, (n, N) = dataset.inter_feat, ranking.ids.shape
-    frame = pd.DataFrame({
-        "user_id": np.repeat(dataset.id2token(dataset.uid_field, inter[dataset.uid_field].numpy()), N),
-        "timestamp": np.repeat(inter[dataset.time_field].double().numpy(), N),  # float32 exactly, as RecBole keeps it
-        "item_id": dataset.id2token(dataset.iid_field, ranking.ids.long().flatten().numpy()),
-        "rank": np.tile(np.arange(1, N + 1), n)})
+    """``ranking`` (a :class:`TeacherRanking` of ``dataset``) in the file format, as tokens: one list per
+    training instance (``user_id, timestamp, item_id, rank``) or, for a general student's ranking, one
+    per user with a list (``user_id, item_id, rank``); ``score`` where the ranking has scores."""
+    ids, N = ranking.ids.long(), ranking.ids.shape[1]
+    if ranking.per_user:
+        rows = torch.nonzero(ids.any(dim=1)).flatten()
+        rows = rows[rows != 0]  # users with a list: not the padding user 0, nor one without training items
+        columns = {"user_id": np.repeat(dataset.id2token(dataset.uid_field, rows.numpy()), N)}
+    else:
+        inter, rows = dataset.inter_feat, torch.arange(len(ids))
+        columns = {"user_id": np.repeat(dataset.id2token(dataset.uid_field, inter[dataset.uid_field].numpy()), N),
+                   "timestamp": np.repeat(inter[dataset.time_field].double().numpy(), N)}  # float32 exactly
+    frame = pd.DataFrame({**columns, "item_id": dataset.id2token(dataset.iid_field, ids[rows].flatten().numpy()),
+                          "rank": np.tile(np.arange(1, N + 1), len(rows))})
     if ranking.scores is not None:
-        frame["score"] = ranking.scores.float().flatten().numpy()
+        frame["score"] = ranking.scores[rows].float().flatten().numpy()
     return frame
 
 

@@ -16,7 +16,7 @@ from recbole_rd.evaluator import with_settings
 from recbole_rd.quick_start.dependency_warnings import quiet_dependency_warnings
 from recbole_rd.quick_start.refusals import build_config
 from recbole_rd.quick_start.run_files import FILE_ONLY, keep_file_only_records_off_console, make_run_dirs
-from recbole_rd.quick_start.teacher_plan import ensure_teacher
+from recbole_rd.quick_start.teacher_plan import check_teacher_model, ensure_teacher
 from recbole_rd.quick_start.training import train_and_test
 
 
@@ -55,6 +55,7 @@ def prepare(model=None, dataset=None, config_file_list=None, config_dict=None, r
     config = build_config(model, dataset, config_file_list, config_dict, reads_command_line)
     split = protocol_split(config)
     check_dataset(config)
+    check_teacher_model(config)
     init_seed(config["seed"], config["reproducibility"])
     make_run_dirs(config)
     init_logger(config)

@@ -69,6 +69,7 @@ def teacher_config(config, settings=None):
     if get_model(name) is get_model(student_class.teacher_model):
         widths = {key: config["teacher_embedding_size"] for key in width_keys(student_class)}
         return family_config(name, config, {**widths, **settings})
+    refuse_other_training_data(name, student_class)
     teacher = sibling_config(name, config, TEACHER_TAKES_FROM_STUDENT, settings)
     if str(teacher["loss_type"]).upper() == "BPR":
         raise ConfigError(f"teacher_model: {name} with loss_type BPR needs sampled negatives, which the "
@@ -77,6 +78,35 @@ def teacher_config(config, settings=None):
     if key is None or key in settings:
         return teacher
     return sibling_config(name, config, TEACHER_TAKES_FROM_STUDENT, {key: config["teacher_embedding_size"], **settings})
+
+
+def check_teacher_model(config):
+    """Before any data is read: a teacher ``config`` would train here must read the student's training
+    data (:func:`refuse_other_training_data`)."""
+    name = teacher_model_name(config)
+    if name and not config["teacher_checkpoint"] and not config["teacher_rankings"]:
+        refuse_other_training_data(name, config.model_class)
+
+
+ROWS_READ = {"PAIRWISE": "(user, item, sampled negative) pairs", "POINTWISE": "labelled (user, item) rows"}
+
+
+def refuse_other_training_data(name, student_class):
+    """A teacher trained here reads the general student's training data (BPR, LightGCN: pairs with a
+    sampled negative; NeuMF: labelled rows): refuse ``teacher_model`` ``name`` when it reads another kind."""
+    from recbole.utils import ModelType
+
+    base, teacher = get_model(student_class.teacher_model), get_model(name)
+    if base.type != ModelType.GENERAL or getattr(teacher, "input_type", None) == base.input_type:
+        return
+    if teacher.type == ModelType.SEQUENTIAL:
+        raise ConfigError(f"teacher_model: {name} is a sequential model, and a general student learns from a "
+                          f"teacher's ranking per user; pass a general model (BPR, LightGCN, NeuMF, ...) or the "
+                          f"rankings as a file (teacher_rankings)")
+    raise ConfigError(f"teacher_model: {name} trains on {ROWS_READ[teacher.input_type.name]} and {base.__name__} "
+                      f"on {ROWS_READ[base.input_type.name]}, and a teacher trained here reads the student's training "
+                      f"data; train it alone (python run_recbole_rd.py --model={name} --dataset=...) and pass its "
+                      f"checkpoint with --teacher_checkpoint=saved/{name}-....pth")
 
 
 def width_keys(student_class):

@@ -6,7 +6,7 @@ import torch
 from recbole.data.interaction import Interaction
 
 from recbole_rd.distill.base import build_method
-from recbole_rd.distill.rankings_file import file_teacher_ranking
+from recbole_rd.distill.rankings_file import file_teacher_ranking, file_user_ranking
 from recbole_rd.distill.teacher import INSTANCE_ID, load_teacher, teacher_ranking_cached
 from recbole_rd.distill.user_teacher import ranks_users, user_teacher_ranking_cached
 from recbole_rd.model.registry import get_model
@@ -57,7 +57,10 @@ class DistillTrainer(SafeTrainer):
         dataset = train_data._dataset
         path = self.config["teacher_checkpoint"]
         if self.config["teacher_rankings"]:
-            ranking, _ = file_teacher_ranking(self.config, dataset, self.method.teacher_need())
+            if ranks_users(self.config):
+                ranking = file_user_ranking(self.config, dataset, self.method.teacher_need())
+            else:
+                ranking, _ = file_teacher_ranking(self.config, dataset, self.method.teacher_need())
         else:
             if not path:
                 raise ConfigError("teacher_checkpoint: no teacher given; pass --teacher_checkpoint=PATH "
