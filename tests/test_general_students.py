@@ -267,3 +267,17 @@ def test_a_rankings_file_of_the_teacher_gives_the_checkpoints_top_n_per_user(tea
     assert "teacher" not in result and result["trainer"].teacher is None
     read = result["trainer"].teacher_ranking
     assert read.per_user and torch.equal(read.ids[1:].long(), ranking.ids[1:].long())  # 0: the padding user
+
+
+def test_a_capped_n_is_warned_once_at_the_students_room(tiny, caplog, monkeypatch):
+    """rrd_N above what every user has left to rank is lowered to the room of the student's ranking (the
+    catalogue less the heaviest user's items), said once although the keys are checked twice."""
+    from recbole_rd.distill import base
+
+    monkeypatch.setattr(base, "_WARNED", set())
+    result = run_recbole_rd("BPRRD", "tiny", config_dict=tiny_config_dict(tiny, **{**SMALL, "rrd_N": 500},
+                                                                          distill_method="rrd"))
+    room = result["trainer"].model.ranking_room
+    said = [r.getMessage() for r in caplog.records if "rrd_N: 500 is more" in r.getMessage()]
+    assert said == [f"rrd_N: 500 is more than this dataset allows ({room - 1}); using {room - 1}"]
+    assert result["trainer"].method.N == room - 1

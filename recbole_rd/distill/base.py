@@ -39,13 +39,24 @@ def positive_int(config, key, upper=None):
     return value
 
 
+_WARNED = set()
+
+
+def warn_once(message):
+    """Log ``message`` as a warning the first time this process meets it (a method's keys are checked
+    before the teacher trains and again when the student's trainer builds the method)."""
+    if message not in _WARNED:
+        _WARNED.add(message)
+        getLogger().warning(message)
+
+
 def capped_int(config, key, upper):
     """``config[key]``, a positive integer, lowered to ``upper`` (with a warning) when the catalogue
     is too small for it: the defaults (e.g. ``rrd_N: 500``) then also run on small datasets."""
     value = positive_int(config, key)
     if value > upper:
         check_key(key, value, upper >= 1, "an integer >= 1 (the catalogue is too small for this method)")
-        getLogger().warning(f"{key}: {value} is more than this dataset allows ({upper}); using {upper}")
+        warn_once(f"{key}: {value} is more than this dataset allows ({upper}); using {upper}")
         return upper
     return value
 

@@ -6,9 +6,11 @@ from logging import getLogger
 from recbole_rd.checkpoint import load_checkpoint
 from recbole_rd.config import package_default_keys
 from recbole_rd.distill.base import build_method
+from recbole_rd.distill.user_teacher import ranks_users
 from recbole_rd.errors import ConfigError
 from recbole_rd.key_lists import TEACHER_TAKES_FROM_STUDENT
 from recbole_rd.model.abstract_recommender import is_student
+from recbole_rd.model.general_recommender.recbole_general_student import ranking_room
 from recbole_rd.model.registry import get_model
 from recbole_rd.quick_start.refusals import build_config_beside
 from recbole_rd.quick_start.training import train_and_test
@@ -28,7 +30,8 @@ def ensure_teacher(config, train_data, valid_data, test_data, teacher=None):
     """
     if teacher_model_name(config) is None:
         return None, None
-    build_method(config, train_data._dataset.item_num)
+    dataset = train_data._dataset
+    build_method(config, dataset.item_num, ranking_room(dataset) if ranks_users(config) else None)  # as the trainer will
     if config["teacher_rankings"]:  # the teacher's rankings are given as a file: no teacher model
         return None, None
     if config["teacher_checkpoint"]:
