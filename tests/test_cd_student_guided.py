@@ -166,8 +166,8 @@ def test_student_guided_training_runs_and_ranks_with_the_student(teachers, monke
     parts, result = cd_epochs(monkeypatch, root, checkpoints["Caser"], cd_sampling="student")
     trainer, method = result["trainer"], result["trainer"].method
     assert method.sampling == "student" and method.epoch_label() == "cd, student-guided"
-    assert ranked == [len(trainer.topk)] * 2  # all training instances, at the start of both epochs
-    assert method.ranks.shape == trainer.topk.shape and method.ranks.dtype == torch.int32
+    assert ranked == [len(trainer.teacher_ranking.ids)] * 2  # all training instances, at the start of both epochs
+    assert method.ranks.shape == trainer.teacher_ranking.ids.shape and method.ranks.dtype == torch.int32
     assert all(math.isfinite(v) for epoch in parts for v in epoch) and result["test_result"]["hit@10"] > 0
     # other draws than the teacher-guided run above (same seed): another L_CD
     assert parts[0][1] != pytest.approx(19.05168092250824, rel=1e-6)

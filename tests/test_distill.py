@@ -142,12 +142,12 @@ def test_caserrd_trains_teacher_then_student_and_reuses_a_given_teacher(tiny):
     assert teacher["embedding_size"] == 100 and result["embedding_size"] == 50
     assert result["parameters"] < 0.6 * teacher["parameters"]
     trainer = result["trainer"]
-    assert trainer.teacher is not None and trainer.topk.shape[1] == 5
-    assert trainer.weight_log and max(trainer.weight_log) < 1.0  # last epoch (1) hybrid: below position's 1
+    assert trainer.teacher is not None and trainer.teacher_ranking.ids.shape[1] == 5
+    assert trainer.method.weight_log and max(trainer.method.weight_log) < 1.0  # last epoch (1) hybrid: < position
     again = run_recbole_rd("CaserRD", "tiny", config_dict={**config, "epochs": 1,
                                                            "teacher_checkpoint": teacher["checkpoint"]})
     assert "teacher" not in again
-    assert torch.equal(again["trainer"].topk.cpu(), trainer.topk.cpu())
+    assert torch.equal(again["trainer"].teacher_ranking.ids.cpu(), trainer.teacher_ranking.ids.cpu())
 
 
 def test_fossilrd_runs_end_to_end(tiny):

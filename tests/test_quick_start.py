@@ -1,6 +1,5 @@
 import json
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 

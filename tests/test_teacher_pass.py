@@ -4,6 +4,7 @@ import torch
 
 from recbole_rd.checkpoint import dataset_fingerprint
 from recbole_rd.distill import teacher as teacher_pass
+from recbole_rd.distill import topk_cache
 from recbole_rd.distill.base import TeacherNeed
 from recbole_rd.model.registry import get_model
 from recbole_rd.quick_start import prepare
@@ -54,15 +55,15 @@ def test_training_sets_with_the_same_mappings_but_other_instances_do_not_share_a
     teacher_file = tiny / "teacher.pth"
     teacher_file.write_bytes(b"a teacher")
     need = TeacherNeed(5)
-    key = teacher_pass.topk_cache_key(teacher_file, first, need)
-    assert key == teacher_pass.topk_cache_key(teacher_file, dataset.copy(dataset.inter_feat[:half]), need)
-    assert key != teacher_pass.topk_cache_key(teacher_file, second, need)
+    key = topk_cache.topk_cache_key(teacher_file, first, need)
+    assert key == topk_cache.topk_cache_key(teacher_file, dataset.copy(dataset.inter_feat[:half]), need)
+    assert key != topk_cache.topk_cache_key(teacher_file, second, need)
     teacher, cache = CountingTeacher(dataset.item_num), tiny / "cache"
-    ranking1, file1 = teacher_pass.teacher_ranking_cached(teacher, teacher_file, first, need, "cpu", cache)
+    ranking1, file1 = topk_cache.teacher_ranking_cached(teacher, teacher_file, first, need, "cpu", cache)
     calls = teacher.calls
-    ranking2, file2 = teacher_pass.teacher_ranking_cached(teacher, teacher_file, second, need, "cpu", cache)
+    ranking2, file2 = topk_cache.teacher_ranking_cached(teacher, teacher_file, second, need, "cpu", cache)
     assert file2 != file1 and teacher.calls > calls  # computed, not read from the first one's file
     assert torch.equal(ranking2.ids, teacher_pass.teacher_topk(teacher, second, 5, "cpu"))
     assert not torch.equal(ranking1.ids, ranking2.ids)  # targets differ, so do the top-5 lists
-    again, file3 = teacher_pass.teacher_ranking_cached(teacher, teacher_file, first, need, "cpu", cache)
+    again, file3 = topk_cache.teacher_ranking_cached(teacher, teacher_file, first, need, "cpu", cache)
     assert file3 == file1 and torch.equal(again.ids, ranking1.ids)

@@ -18,7 +18,7 @@ import torch
 
 from recbole_rd.compare.provenance import package_versions, plain_data
 from recbole_rd.compare.result import RowResult
-from recbole_rd.distill.teacher import file_sha256
+from recbole_rd.distill.topk_cache import file_sha256
 from recbole_rd.key_lists import UNDECIDING_KEYS
 from recbole_rd.utils import atomic_write, properties_dir
 

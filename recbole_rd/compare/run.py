@@ -25,7 +25,8 @@ from recbole_rd.compare.summary import significance, summarise
 from recbole_rd.compare.verdict import budget_warnings, headline_metrics, verdict_report
 from recbole_rd.data.period import PeriodEvalData
 from recbole_rd.distill.base import build_method
-from recbole_rd.distill.teacher import file_sha256, load_teacher, saved_teacher_config
+from recbole_rd.distill.teacher import load_teacher, saved_teacher_config
+from recbole_rd.distill.topk_cache import file_sha256
 from recbole_rd.errors import ConfigError
 from recbole_rd.evaluator import evaluate_period
 from recbole_rd.evaluator.recbole_per_user import evaluate_per_user

@@ -12,10 +12,9 @@ from recbole_rd.distill.teacher import (
     TeacherRanking,
     load_teacher,
     teacher_ranking,
-    teacher_ranking_cached,
     teacher_topk,
-    teacher_topk_cached,
 )
+from recbole_rd.distill.topk_cache import teacher_ranking_cached, teacher_topk_cached
 
 __all__ = [
     "METHODS",

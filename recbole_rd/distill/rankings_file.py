@@ -23,13 +23,10 @@ from recbole_rd.distill.teacher import (
     FLOAT16_MAX,
     ID_DTYPE,
     SCORE_DTYPE,
-    TOPK_CACHE_FORMAT,
     TeacherRanking,
-    _read_cache,
-    file_sha256,
     targets_of,
-    topk_cache_key,
 )
+from recbole_rd.distill.topk_cache import TOPK_CACHE_FORMAT, file_sha256, read_cache, topk_cache_key
 from recbole_rd.errors import ConfigError, DatasetError
 from recbole_rd.utils import atomic_write
 
@@ -55,7 +52,7 @@ def file_teacher_ranking(config, dataset, need):
     drop = drop_unknown(config)
     key = rankings_cache_key(path, dataset, need, drop)
     cache = Path(config["topk_cache_dir"] or config["checkpoint_dir"]) / f"teacher-rankings-{key[:20]}.pt"
-    ranking = _read_cache(cache, key, len(dataset), need, dataset.item_num) if cache.is_file() else None
+    ranking = read_cache(cache, key, len(dataset), need, dataset.item_num) if cache.is_file() else None
     if ranking is not None:
         getLogger().info(f"Teacher top-{need.n} of {path} loaded from cache {cache}")
         return ranking, cache

@@ -15,14 +15,13 @@ from recbole_rd.distill.teacher import (
     MIN_BLOCK_ROWS,
     SCORE_BUDGET,
     _mask_padding_and_targets,
-    cached_ranking,
     collected_ranking,
     progress_bar,
     rows_per_block,
     sharded_ranking,
-    topk_cache_key,
     topk_over_item_blocks,
 )
+from recbole_rd.distill.topk_cache import cached_ranking, topk_cache_key
 from recbole_rd.errors import ConfigError
 from recbole_rd.model.general_recommender.block_scoring import block_scoring
 from recbole_rd.sparse import UserHistory
@@ -130,7 +129,7 @@ def user_scored_chunks(model, dataset, rows, chunk_size, device, target_field=No
 
 
 def user_topk_cache_key(teacher_path, dataset, need):
-    """:func:`~recbole_rd.distill.teacher.topk_cache_key` (teacher file, data, training interactions, N,
+    """:func:`~recbole_rd.distill.topk_cache.topk_cache_key` (teacher file, data, training interactions, N,
     scores), marked per user."""
     return hashlib.sha256(f"{topk_cache_key(teacher_path, dataset, need)} per user".encode()).hexdigest()
 

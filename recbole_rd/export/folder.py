@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from recbole_rd.distill.teacher import file_sha256
+from recbole_rd.distill.topk_cache import file_sha256
 from recbole_rd.errors import ConfigError
 from recbole_rd.export.scorer import INPUTS, OUTPUTS, TopKScorer, check_exportable, refuse
 

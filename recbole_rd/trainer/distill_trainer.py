@@ -7,7 +7,8 @@ from recbole.data.interaction import Interaction
 
 from recbole_rd.distill.base import build_method
 from recbole_rd.distill.rankings_file import file_teacher_ranking, file_user_ranking
-from recbole_rd.distill.teacher import INSTANCE_ID, load_teacher, teacher_ranking_cached
+from recbole_rd.distill.teacher import INSTANCE_ID, load_teacher
+from recbole_rd.distill.topk_cache import teacher_ranking_cached
 from recbole_rd.distill.user_teacher import ranks_users, user_teacher_ranking_cached
 from recbole_rd.model.registry import get_model
 from recbole_rd.trainer.trainer import SafeTrainer
@@ -40,16 +41,6 @@ class DistillTrainer(SafeTrainer):
                               f"sequential or general model with the suffix RD (SASRecRD, BPRRD, ...)")
         self.method = build_method(config, model.n_items, getattr(model, "ranking_room", None)).to(self.device)
         self.teacher = self.teacher_ranking = None
-
-    @property
-    def topk(self):
-        """The teacher's top-N item ids of every training instance (int32)."""
-        return None if self.teacher_ranking is None else self.teacher_ranking.ids
-
-    @property
-    def weight_log(self):
-        """RD's mean weight sum of each batch of the last epoch (empty for other methods)."""
-        return getattr(self.method, "weight_log", [])
 
     def prepare_teacher(self, train_data):
         """Load the teacher, compute or reuse its top-N, and tag training rows with their index
