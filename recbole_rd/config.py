@@ -48,7 +48,8 @@ class Config(RecBoleConfig):
 
     * model names resolve through :func:`recbole_rd.model.registry.get_model`
       (``recbole.Caser`` selects RecBole's own Caser);
-    * for this plugin's models, ``properties/overall.yaml`` and
+    * for this plugin's models (not those marked ``configured_as_recbole``: RecBole's own, repaired),
+      ``properties/overall.yaml`` and
       ``properties/model/<Model>.yaml`` are loaded after RecBole's defaults
       (a distilled student loads ``properties/distill.yaml`` and its base model's file
       first; a model class may list its files in ``properties_files`` instead, as the
@@ -89,7 +90,7 @@ class Config(RecBoleConfig):
         super()._load_internal_config_dict(model, model_class, dataset)
         props = properties_dir()
         files = []
-        if is_plugin_model(model_class):
+        if is_plugin_model(model_class) and not vars(model_class).get("configured_as_recbole"):  # not inherited
             files.append(props / "overall.yaml")
             files += model_properties_files(model_class, model, props)
         files.append(props / "dataset" / f"{dataset}.yaml")

@@ -281,3 +281,18 @@ def test_a_capped_n_is_warned_once_at_the_students_room(tiny, caplog, monkeypatc
     said = [r.getMessage() for r in caplog.records if "rrd_N: 500 is more" in r.getMessage()]
     assert said == [f"rrd_N: 500 is more than this dataset allows ({room - 1}); using {room - 1}"]
     assert result["trainer"].method.N == room - 1
+
+
+@pytest.mark.parametrize("model", ["LightGCN", "NGCF"])
+def test_the_repaired_recbole_models_are_configured_as_recbole_configures_them(tiny, model):
+    """Our LightGCN/NGCF (RecBole's, with the graph built without scipy's removed private call) take
+    RecBole's configuration, not this package's sequential defaults, and a plain run trains."""
+    settings = tiny_config_dict(tiny, epochs=1, embedding_size=8)
+    ours = Config(model, "tiny", config_dict=settings, reads_command_line=False)
+    recboles = Config(f"recbole.{model}", "tiny", config_dict=settings, reads_command_line=False)
+    assert ours.model_class is not recboles.model_class
+    differing = {key for key in set(ours.final_config_dict) | set(recboles.final_config_dict)
+                 if ours.final_config_dict.get(key) != recboles.final_config_dict.get(key)}
+    assert differing == set()
+    result = run_recbole_rd(model, "tiny", config_dict=settings, reads_command_line=False)
+    assert all(math.isfinite(value) for value in result["test_result"].values())

@@ -31,5 +31,7 @@ def normalized_adjacency(interaction_matrix, n_users, n_items):
 class LightGCN(RecBoleLightGCN):
     r"""LightGCN (He et al., SIGIR 2020): mean of the layers of a normalised user-item graph propagation."""
 
+    configured_as_recbole = True  # RecBole's defaults (pairs with sampled negatives, its split), not overall.yaml
+
     def get_norm_adj_mat(self):
         return normalized_adjacency(self.interaction_matrix, self.n_users, self.n_items)

@@ -12,5 +12,7 @@ from recbole_rd.model.general_recommender.lightgcn import normalized_adjacency
 class NGCF(RecBoleNGCF):
     r"""NGCF (Wang et al., SIGIR 2019): graph propagation with feature transforms and bi-interactions."""
 
+    configured_as_recbole = True  # RecBole's defaults (pairs with sampled negatives, its split), not overall.yaml
+
     def get_norm_adj_mat(self):
         return normalized_adjacency(self.interaction_matrix, self.n_users, self.n_items)
