@@ -84,10 +84,10 @@ def teacher_config(config, settings=None):
 
 
 def check_teacher_model(config):
-    """Before any data is read: a teacher ``config`` would train here must read the student's training
-    data (:func:`refuse_other_training_data`)."""
+    """Before any data is read: the teacher a general student's ``config`` would train here must read
+    the student's training data (:func:`refuse_other_training_data`)."""
     name = teacher_model_name(config)
-    if name and not config["teacher_checkpoint"] and not config["teacher_rankings"]:
+    if name and ranks_users(config) and not config["teacher_checkpoint"] and not config["teacher_rankings"]:
         refuse_other_training_data(name, config.model_class)
 
 
