@@ -85,6 +85,20 @@ def test_a_general_model_compares_under_recboles_protocol_with_paired_tests(bpr_
         assert 0 <= float(test["p_value"]) <= 1
 
 
+def test_reused_general_rows_keep_their_per_user_values(bpr_compare, tmp_path):
+    """--resume: the rows come back from the row store with their per-user values (no training), and the
+    paired tests are the same."""
+    rows, stem = bpr_compare
+    before = (stem.parent / f"{stem.name}-significance.csv").read_text()
+    messages = []
+    again = compare("BPR", "tiny", config_dict=tiny_config_dict(stem.parent.parent, **SMALL), baselines=["Pop"],
+                    results_dir=stem.parent, seeds=(1,), distill_methods="rd", resume=True,
+                    progress=messages.append, argv=["run_recbole_rd.py", "--compare", "--model=BPR", "--resume"])
+    assert sum("reusing" in message for message in messages) == 4
+    assert [row["ndcg@10"] for row in again] == [row["ndcg@10"] for row in rows]
+    assert (stem.parent / f"{stem.name}-significance.csv").read_text() == before
+
+
 @pytest.mark.parametrize("teacher, says, fix", [
     ("NeuMF", "NeuMF trains on labelled (user, item) rows and BPR on (user, item, sampled negative) pairs",
      "--teacher_checkpoint=saved/NeuMF-"),
