@@ -3,7 +3,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
+import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -60,11 +61,20 @@ def module_tiny(tmp_path_factory, name):
 # --- checks in fresh interpreters, run in the background -----------------------------------------
 
 
+class Job:
+    """One queued check: its function, whether a thread took it, and its outcome."""
+
+    def __init__(self, function):
+        self.function, self.taken, self.finished = function, False, threading.Event()
+        self.value = self.error = None
+
+
 class Background:
     """Checks that run in fresh interpreters (each one imports torch and RecBole: seconds of one
     core), started when the session starts and run one after another by a background thread, at
     a lower priority, beside the in-process tests (which use one core: one torch thread). The test
-    that owns a job waits for its result (``background.result(job)``) and asserts on it.
+    that owns a job waits for its result (``background.result(job)``) and asserts on it; while it
+    waits, its thread runs the queued jobs no thread has taken yet (its own first), so no core idles.
 
     A job is a function ``job(background)`` listed in its test module's ``BACKGROUND = {test
     function name: [job, ...] or params -> [job, ...]}`` (``params``: a parametrized test's
@@ -76,19 +86,61 @@ class Background:
     def __init__(self, root):
         self.root = Path(root)
         self.env = dict(os.environ)  # as the session started, before any test changed it
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="background")
-        self.jobs, self.processes = {}, []
+        self.jobs, self.queue, self.processes = {}, [], []
+        self.lock, self.closed = threading.Condition(), False
         self.nice = [shutil.which("nice"), "-n", "10"] if shutil.which("nice") else []
+        threading.Thread(target=self._work, name="background", daemon=True).start()
 
     def submit(self, job):
         """Queue ``job``, once."""
-        if job not in self.jobs:
-            self.jobs[job] = self.executor.submit(job, self)
-        return self.jobs[job]
+        with self.lock:
+            if job not in self.jobs:
+                self.jobs[job] = Job(job)
+                self.queue.append(self.jobs[job])
+                self.lock.notify_all()
+            return self.jobs[job]
+
+    def _take(self, first=None):
+        """The job this thread runs next: ``first`` if no thread took it, else the oldest untaken one."""
+        with self.lock:
+            untaken = [job for job in ([first] if first else []) + self.queue if not job.taken]
+            if untaken:
+                untaken[0].taken = True
+                return untaken[0]
+            return None
+
+    def _run(self, job):
+        try:
+            job.value = job.function(self)
+        except BaseException as error:  # handed to the test that asks for the result
+            job.error = error
+        finally:
+            job.finished.set()
+
+    def _work(self):
+        while True:
+            job = self._take()
+            if job is not None:
+                self._run(job)
+                continue
+            with self.lock:
+                if self.closed:
+                    return
+                self.lock.wait(0.5)
 
     def result(self, job, timeout=1800):
-        """What ``job`` returned (it is queued now if no test asked for it at the start)."""
-        return self.submit(job).result(timeout)
+        """What ``job`` returned (it is queued now if no test asked for it at the start); untaken jobs are
+        run in this thread meanwhile."""
+        queued, deadline = self.submit(job), time.monotonic() + timeout
+        while not queued.finished.is_set():
+            other = self._take(queued)
+            if other is not None:
+                self._run(other)
+            elif not queued.finished.wait(max(0.0, deadline - time.monotonic())):
+                raise TimeoutError(f"background job {job.__name__} ran over {timeout} s")
+        if queued.error is not None:
+            raise queued.error
+        return queued.value
 
     def folder(self, name):
         """A new empty folder."""
@@ -112,7 +164,11 @@ class Background:
         return subprocess.CompletedProcess(command, process.returncode, out, err)
 
     def close(self):
-        self.executor.shutdown(wait=False, cancel_futures=True)
+        with self.lock:
+            self.closed = True
+            for job in self.queue:
+                job.taken = True  # nothing left starts
+            self.lock.notify_all()
         for process in self.processes:
             if process.poll() is None:
                 process.kill()
