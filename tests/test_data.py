@@ -152,7 +152,7 @@ def test_real_foursquare_nyc_converts_and_trains(tmp_path):
     out, rows = convert("generic", SHARED / "foursquare-nyc" / "checkins.tsv", "foursquare", tmp_path / "dataset")
     assert rows == 147_938
     result = run_recbole_rd("Caser", "foursquare", config_dict=tiny_config_dict(
-        tmp_path, epochs=1, train_batch_size=512, eval_batch_size=4096))
+        tmp_path, epochs=1, embedding_size=16, train_batch_size=512, eval_batch_size=4096))
     assert result["test_result"]["hit@10"] > 0.05
 
 
