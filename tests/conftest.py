@@ -216,6 +216,16 @@ def one_torch_thread():
         torch.set_num_threads(threads)
 
 
+class Payload:
+    """Pickles to a call that leaves a marker file: proof that unpickling ran code."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
 @pytest.fixture(autouse=True)
 def plain_argv(monkeypatch):
     """RecBole's Config reads sys.argv: keep pytest's own flags out of it."""

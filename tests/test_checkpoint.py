@@ -1,4 +1,3 @@
-import os
 import signal
 import subprocess
 import sys
@@ -12,15 +11,7 @@ from conftest import config_with
 from recbole_rd.model.sequential_recommender import Caser
 from recbole_rd.quick_start import run_recbole_rd, train_and_test
 from recbole_rd.utils import atomic_write
-from conftest import module_tiny, tiny_config_dict
-
-
-class Payload:
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
+from conftest import Payload, module_tiny, tiny_config_dict
 
 
 @pytest.fixture(scope="module")

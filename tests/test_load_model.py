@@ -1,6 +1,5 @@
 """load_data_and_model: every checkpoint recbole_rd writes loads with its data, safely, and scores as trained."""
 
-import os
 import random
 import sys
 from pathlib import Path
@@ -19,7 +18,7 @@ from recbole_rd.key_lists import PLACEMENT_KEYS
 from recbole_rd.quick_start import load_data_and_model, prepare, resave_recbole_checkpoint, train_and_test
 from recbole_rd.quick_start.teacher_plan import ensure_teacher
 from recbole_rd.trainer import SafeTrainer
-from conftest import tiny_config_dict, write_tiny
+from conftest import Payload, tiny_config_dict, write_tiny
 
 RUNS = {  # name: (model, extra config)
     "Caser": ("Caser", {}),
@@ -31,16 +30,6 @@ RUNS = {  # name: (model, extra config)
     "Pop": ("Pop", {}),  # RecBole's model whose counts live in other_parameter; RecBole's random split
     "Caser-paper": ("Caser", {"eval_protocol": "paper"}),
 }
-
-
-class Payload:
-    """Pickles to a call that leaves a marker file: proof that unpickling ran code."""
-
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
 
 
 @pytest.fixture(scope="module")

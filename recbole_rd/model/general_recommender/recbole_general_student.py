@@ -17,7 +17,8 @@ from recbole.utils import ModelType
 
 from recbole_rd.model.abstract_recommender import DistilledStudent
 from recbole_rd.model.general_recommender.block_scoring import SCORINGS, scores_match_full_sort, served_base
-from recbole_rd.model.sequential_recommender.recbole_student import STUDENT_SUFFIX, recbole_yaml
+from recbole_rd.model.sequential_recommender.recbole_student import (STUDENT_SUFFIX, frozen_scores, half_teacher_width,
+                                                                  recbole_yaml)
 from recbole_rd.recbole_registry import require_plugin_config
 from recbole_rd.utils import ConfigError, properties_dir
 
@@ -104,13 +105,7 @@ class RecBoleGeneralStudent(DistilledStudent):
     def complete_config(cls, final, external):
         """Called by :class:`recbole_rd.config.Config`: each size key is half of ``teacher_embedding_size``
         unless given explicitly."""
-        teacher = final.get("teacher_embedding_size")
-        if not isinstance(teacher, int) or isinstance(teacher, bool) or teacher < 2:
-            raise ConfigError(f"teacher_embedding_size: must be an integer >= 2 (the teacher's "
-                              f"{' and '.join(cls.size_keys)}), got {teacher!r}")
-        for key in cls.size_keys:
-            if key not in external:
-                final[key] = teacher // 2
+        half_teacher_width(final, external, cls.size_keys)
 
     def encode(self, interaction):
         return self.scoring.encode(self, interaction[self.USER_ID], self.scoring.tables(self))
@@ -137,10 +132,7 @@ class RecBoleGeneralStudent(DistilledStudent):
             loss = self.calculate_loss(interaction)
             state = self.encode(interaction)
         scores = self.score(state, items)
-        if frozen_items is None or frozen_items.numel() == 0:
-            return loss, scores, None
-        with torch.no_grad():
-            return loss, scores, self.score_shared(state, frozen_items)
+        return loss, scores, frozen_scores(self, state, frozen_items)
 
 
 @functools.cache

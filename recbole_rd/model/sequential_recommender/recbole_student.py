@@ -56,6 +56,27 @@ def _refuse(name, why):
                       f"{', '.join(s + STUDENT_SUFFIX for s in sorted(ONE_PASS))}")
 
 
+def frozen_scores(student, state, items):
+    """``student``'s scores of ``items`` ``[m]`` from its encoded ``state``, without gradients (None for
+    no items)."""
+    if items is None or items.numel() == 0:
+        return None
+    with torch.no_grad():
+        return student.score_shared(state, items)
+
+
+def half_teacher_width(final, external, keys):
+    """Set each width key of ``keys`` the user did not give (``external``) to half of the checked
+    ``teacher_embedding_size`` in the resolved config ``final``."""
+    teacher = final.get("teacher_embedding_size")
+    if not isinstance(teacher, int) or isinstance(teacher, bool) or teacher < 2:
+        raise ConfigError(f"teacher_embedding_size: must be an integer >= 2 (the teacher's {' and '.join(keys)}), "
+                          f"got {teacher!r}")
+    for key in keys:
+        if key not in external:
+            final[key] = teacher // 2
+
+
 def recbole_yaml(base):
     """RecBole's YAML of ``base`` or of the nearest RecBole model it derives from (or None)."""
     for klass in base.__mro__:
@@ -119,12 +140,7 @@ class RecBoleStudent(DistilledStudent):
     def complete_config(cls, final, external):
         """Called by :class:`recbole_rd.config.Config`: the student's width ``size_key`` is half
         of ``teacher_embedding_size`` unless given explicitly."""
-        teacher = final.get("teacher_embedding_size")
-        if not isinstance(teacher, int) or isinstance(teacher, bool) or teacher < 2:
-            raise ConfigError(f"teacher_embedding_size: must be an integer >= 2 (the teacher's {cls.size_key}), "
-                              f"got {teacher!r}")
-        if cls.size_key not in external:
-            final[cls.size_key] = teacher // 2
+        half_teacher_width(final, external, (cls.size_key,))
 
     def encode(self, interaction):
         """``[B, d]`` sequence state: the RecBole model's ``forward``."""
@@ -167,10 +183,7 @@ class RecBoleStudent(DistilledStudent):
             loss = self.calculate_loss(interaction)
             state = self.encode(interaction)
             scores = self.score(state, items)
-        if frozen_items is None or frozen_items.numel() == 0:
-            return loss, scores, None
-        with torch.no_grad():
-            return loss, scores, self.score_shared(state, frozen_items)
+        return loss, scores, frozen_scores(self, state, frozen_items)
 
 
 def scores_by_item_embedding(model):
