@@ -121,3 +121,24 @@ def test_a_teacher_model_reading_the_same_pairs_is_trained_first(tiny):
     result = run_recbole_rd("BPRRD", "tiny", config_dict=tiny_config_dict(tiny, **SMALL, teacher_model="LightGCN",
                                                                           n_layers=1))
     assert result["teacher"]["model"] == "LightGCN" and result["trainer"].teacher_ranking.per_user
+
+
+def test_a_size_sweep_sets_every_width_key_of_the_student():
+    """NeuMF's width is two keys: a sweep point sets both for S and the distilled rows (not only the first)."""
+    from recbole_rd.compare.plan import parse_distill_methods, plan_rows
+    from recbole_rd.model.registry import get_model
+
+    config = _Config({"model": "NeuMFRD", "teacher_model": None}, get_model("NeuMFRD"))
+    rows = plan_rows(config, "NeuMF", parse_distill_methods("rd"), [], sizes=(8,))
+    assert [row.label for row in rows] == ["NeuMF-T", "NeuMF-S@8", "NeuMF-RD@8"]
+    for row in rows[1:]:
+        assert {key: row.settings[key] for key in ("mf_embedding_size", "mlp_embedding_size")} == {
+            "mf_embedding_size": 8, "mlp_embedding_size": 8}
+
+
+class _Config(dict):
+    """A resolved config's two faces that plan_rows reads: keys and ``model_class``."""
+
+    def __init__(self, values, model_class):
+        super().__init__(values)
+        self.model_class = model_class

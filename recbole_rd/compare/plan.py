@@ -189,21 +189,16 @@ def plan_rows(config, base_model, methods, baselines, given=None, sizes=()):
     teacher's row), else ``teacher_model`` of distilled student ``config`` (default: ``base_model`` at
     teacher size)."""
     teacher_name = given.model if given else teacher_model_name(config)
-    key = width_key(config)
+    keys = width_keys(config.model_class)
     rows = [given or Row(f"{teacher_name}-T", "teacher", teacher_name, "teacher")]
     for size in sizes or (None,):
-        at, width = (f"@{size}", {key: size}) if size else ("", {})
+        at, width = (f"@{size}", dict.fromkeys(keys, size)) if size else ("", {})
         rows.append(Row(f"{base_model}-S{at}", "student", base_model, "student", width, size=size))
         rows += [Row(f"{base_model}-{suffix}{at}", "distilled", config["model"], name, {**overrides, **width}, size=size)
                  for suffix, name, overrides in methods]
     # a baseline of the teacher's architecture stays: RecBole's model at its own size and defaults
     rows += [Row(name, "baseline", name, name) for name in dict.fromkeys(baselines)]
     return rows
-
-
-def width_key(config):
-    """The width key of distilled student ``config``'s class (``embedding_size`` unless it names one)."""
-    return getattr(config.model_class, "size_key", None) or "embedding_size"
 
 
 def row_config(row, config, overrides):
