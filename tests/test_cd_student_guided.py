@@ -43,18 +43,19 @@ class TableDataset:
 
 
 def student_guided(T, **keys):
-    """A student-guided CD after its epoch-0 ranking of the example, and the batch of both rows."""
+    """A student-guided CD after its epoch-0 ranking of the example, the batch of both rows and the
+    teacher's ranking."""
     method = build_method({"distill_method": "cd", "ITEM_ID_FIELD": "item_id", **STUDENT_CD, "cd_T": T, **keys}, 6)
     ranking = TeacherRanking(torch.tensor(TOP3, dtype=torch.int32), torch.tensor(TEACHER_SCORES))
     method.start_epoch(0, TableStudent(), TableDataset(), ranking)
-    return method, Interaction({INSTANCE_ID: torch.tensor([0, 1]), "item_id": torch.tensor(TARGETS)})
+    return method, Interaction({INSTANCE_ID: torch.tensor([0, 1]), "item_id": torch.tensor(TARGETS)}), ranking
 
 
 def test_the_student_ranks_the_teacher_top_n_once_per_epoch():
     # row 0 (target 2): student scores 3: 2.0 > 4: 1.0 > 1: 0.5 > 5: -0.5 -> top-3 [3, 1, 4] at 0, 2, 1
     # row 1 (target 3): 1: 1.5 > 5: 1.0 > 4: 0.5 > 2: 0.0 -> top-3 [5, 2, 1] at 1, 3, 0
     # ranks among the top-3 themselves: the same order
-    method, _ = student_guided(T=1.0)
+    method, _, _ = student_guided(T=1.0)
     assert method.ranks.tolist() == [[0, 2, 1], [1, 2, 0]]
 
 
@@ -70,8 +71,8 @@ def test_ranks_among_the_top_n_order_it_as_ranks_among_all_items():
 
 
 def test_student_guided_probabilities_by_hand():
-    method, batch = student_guided(T=1.0)
-    p = method.sampling_weights(batch)
+    method, batch, ranking = student_guided(T=1.0)
+    p = method.sampling_weights(batch, ranking)
     p = (p / p.sum(1, keepdim=True)).tolist()
     z = math.exp(-1) + math.exp(-2) + math.exp(-3)
     # row 0: the student's order of the top-3 is [3, 4, 1]: teacher positions 0, 2, 1 get r = 1, 3, 2
@@ -86,7 +87,7 @@ def test_equal_student_ranks_keep_the_teacher_order():
 
 
 def test_student_guided_loss_by_hand_draws_the_student_top_items():
-    method, batch = student_guided(T=SHARP)
+    method, batch, _ = student_guided(T=SHARP)
     student = TableStudent()
     torch.manual_seed(0)
     l_r, l_cd = method.loss(student, batch, TeacherRanking(torch.tensor(TOP3), torch.tensor(TEACHER_SCORES)))
@@ -108,7 +109,7 @@ def test_student_ranks_are_refreshed_every_cd_every_epochs(monkeypatch):
     calls = []
     real = dcd.student_ranks
     monkeypatch.setattr(dcd, "student_ranks", lambda *a, **k: calls.append(1) or real(*a, **k))
-    method, _ = student_guided(T=1.0, cd_every=2)
+    method, _, _ = student_guided(T=1.0, cd_every=2)
     for epoch in (1, 2, 3, 4):
         method.start_epoch(epoch, TableStudent(), TableDataset(), TeacherRanking(torch.tensor(TOP3)))
     assert len(calls) == 3  # epochs 0, 2, 4

@@ -17,7 +17,6 @@ from recbole_rd.distill.base import (
     weight,
 )
 from recbole_rd.distill.dcd import refreshed_student_ranks
-from recbole_rd.distill.teacher import INSTANCE_ID
 
 SAMPLINGS = ("teacher", "student")
 
@@ -79,13 +78,12 @@ class CD(DistillMethod):
             self.ranks = refreshed_student_ranks(self.ranks, epoch, self.every, student, dataset, teacher,
                                                  self.target_field, "CD", among=True)
 
-    def sampling_weights(self, interaction, teacher=None):
+    def sampling_weights(self, interaction, teacher):
         """The weights of the teacher's top-N positions: ``[N]`` (teacher-guided) or ``[B, N]``, for the
-        batch's rows of ``teacher`` (default: its training instances)."""
+        batch's rows of ``teacher`` (its training instances, or a general student's users)."""
         if self.sampling == "teacher":
             return self.rank_weights
-        rows = interaction[INSTANCE_ID] if teacher is None else teacher.rows(interaction)
-        return self.rank_weights[positions_by_rank(self.ranks[rows])]
+        return self.rank_weights[positions_by_rank(self.ranks[teacher.rows(interaction)])]
 
     def loss(self, student, interaction, teacher):
         ids, teacher_scores = teacher.of(interaction)
