@@ -94,6 +94,12 @@ def check_teacher_model(config):
 ROWS_READ = {"PAIRWISE": "(user, item, sampled negative) pairs", "POINTWISE": "labelled (user, item) rows"}
 
 
+def rows_read(model_class):
+    """What ``model_class`` trains on, in words (:data:`ROWS_READ`; another input type by its name)."""
+    name = getattr(getattr(model_class, "input_type", None), "name", "unknown input")
+    return ROWS_READ.get(name, f"{name.lower()} rows")
+
+
 def refuse_other_training_data(name, student_class):
     """A teacher trained here reads the general student's training data (BPR, LightGCN: pairs with a
     sampled negative; NeuMF: labelled rows): refuse ``teacher_model`` ``name`` when it reads another kind."""
@@ -106,8 +112,8 @@ def refuse_other_training_data(name, student_class):
         raise ConfigError(f"teacher_model: {name} is a sequential model, and a general student learns from a "
                           f"teacher's ranking per user; pass a general model (BPR, LightGCN, NeuMF, ...) or the "
                           f"rankings as a file (teacher_rankings)")
-    raise ConfigError(f"teacher_model: {name} trains on {ROWS_READ[teacher.input_type.name]} and {base.__name__} "
-                      f"on {ROWS_READ[base.input_type.name]}, and a teacher trained here reads the student's training "
+    raise ConfigError(f"teacher_model: {name} trains on {rows_read(teacher)} and {base.__name__} "
+                      f"on {rows_read(base)}, and a teacher trained here reads the student's training "
                       f"data; train it alone (python run_recbole_rd.py --model={name} --dataset=...) and pass its "
                       f"checkpoint with --teacher_checkpoint=saved/{name}-....pth")
 
