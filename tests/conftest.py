@@ -19,6 +19,9 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from recbole_rd.data.sample import generate_checkins, write_atomic_inter
+from recbole_rd.model.registry import import_recbole_models
+
+import_recbole_models()  # before a test module imports one: anomaly detection stays off (see the function)
 
 TINY = dict(n_users=60, n_items=90, min_len=8, max_len=20, seed=7)
 
@@ -209,7 +212,10 @@ def background(pytestconfig):
 
 @pytest.fixture(autouse=True)
 def one_torch_thread():
-    """The thread count of ``OMP_NUM_THREADS`` again before each test (a DDP config sets its own)."""
+    """The thread count of ``OMP_NUM_THREADS`` again before each test (a DDP config sets its own); torch's
+    anomaly detection off (a test module importing RecBole's sequential models before the registry did
+    would have switched it on for every later test: see ``import_recbole_models``)."""
+    assert not torch.is_anomaly_enabled(), "anomaly detection was switched on (RecBole's sine.py imported?)"
     threads = os.environ["OMP_NUM_THREADS"]
     threads = int(threads) if threads.isdigit() and int(threads) > 0 else None
     if threads and torch.get_num_threads() != threads:

@@ -1,5 +1,6 @@
 """What a run shows: progress bars, no dependency warnings, no config dumps, one closing summary line."""
 
+import io
 import os
 import sys
 import warnings
@@ -13,7 +14,7 @@ from recbole_rd.checkpoint import load_checkpoint
 from recbole_rd.config import Config
 from recbole_rd.quick_start import run_recbole_rd
 from recbole_rd.quick_start.dependency_warnings import quiet_dependency_warnings
-from recbole_rd.quick_start.run_files import checkpoint_path
+from recbole_rd.quick_start.run_files import checkpoint_path, start_logging
 from recbole_rd.quick_start.training import _fit
 
 
@@ -86,6 +87,19 @@ class ScriptedTrainer:
 def test_best_epoch_is_the_last_epoch_that_improved(cur_steps, best):
     config = {"show_progress": False}
     assert _fit(ScriptedTrainer(cur_steps), config, None, None, True) == (0.5, {"ndcg@10": 0.5}, best)
+
+
+def test_many_runs_in_one_process_still_print(tiny, monkeypatch):
+    """RecBole's init_logger wrapped sys.stdout and sys.stderr in colorama's wrapper once more at every run:
+    after a few hundred runs in one process (a long tune) any print raised RecursionError."""
+    out = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", out)
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    config = Config("Caser", "tiny", config_dict=tiny_config_dict(tiny))
+    for _ in range(400):
+        start_logging(config)
+    print("\x1b[31mstill\x1b[0m printing")
+    assert out.getvalue() == "still printing\n"  # colours off where the console is not a terminal, as before
 
 
 def test_summary_names_the_tested_checkpoint_and_its_epoch(tiny):

@@ -11,6 +11,7 @@ from recbole.trainer import Trainer
 
 import recbole_rd
 import recbole_rd.model.registry
+from recbole_rd.config import Config
 from recbole_rd.model.registry import get_model
 from recbole_rd.quick_start.cli import main
 from recbole_rd.utils import properties_dir
@@ -71,6 +72,14 @@ def test_builtin_recbole_models_run_through_our_script(tiny, model, capsys):
     main(argv)
     out = capsys.readouterr().out
     assert "test result: {" in out and "ndcg@10" in out
+
+
+def test_configs_share_no_value_read_from_a_yaml_file(tiny):
+    """Each YAML file is parsed once per process: every config still gets its own values."""
+    first = Config("Caser", "tiny", config_dict=tiny_config_dict(tiny))
+    assert first["topk"] == [10]  # properties/overall.yaml
+    first["topk"].append(20)
+    assert Config("Caser", "tiny", config_dict=tiny_config_dict(tiny))["topk"] == [10]
 
 
 def test_installed_package_finds_its_properties():

@@ -2,14 +2,13 @@
 RecBole sequential or general model. Sits above the models (it imports them by name, on demand)."""
 
 import importlib
+from contextlib import contextmanager
 
 from recbole_rd.errors import ConfigError
 from recbole_rd.utils import properties_dir
 
 RECBOLE_PREFIX = "recbole."
 _MODEL_SUBMODULES = ["sequential_recommender", "general_recommender"]
-
-
 
 
 def plugin_model_names():
@@ -27,19 +26,38 @@ def _plugin_model(model_name):
     return None
 
 
+@contextmanager
+def anomaly_mode_kept():
+    """Runs the block with torch's anomaly detection as it was before: importing RecBole's sequential models
+    runs its sine.py, which switches anomaly detection on for the whole process (every op then records a
+    Python stack: training several times slower)."""
+    import torch
+
+    anomaly = torch.is_anomaly_enabled()
+    try:
+        yield
+    finally:
+        torch.autograd.set_detect_anomaly(anomaly)
+
+
+def import_recbole_models():
+    """Imports RecBole's sequential and general model packages once, anomaly detection kept as it was; a later
+    import of any of their modules then has no side effect."""
+    with anomaly_mode_kept():
+        for submodule in _MODEL_SUBMODULES:
+            importlib.import_module(f"recbole.model.{submodule}")
+
+
 def _recbole_model(model_name):
     """RecBole's own model ``model_name``, or None (never one of ours that RecBole's lookup finds
     through :mod:`recbole_rd.recbole_registry`)."""
-    import torch
     from recbole.utils import get_model as recbole_get_model  # imports torch: not before a model is asked for
 
-    anomaly = torch.is_anomaly_enabled()
+    import_recbole_models()
     try:
         model_class = recbole_get_model(model_name)
     except (ValueError, ImportError, AttributeError, ConfigError):  # RecBole imports optional libraries while searching
         return None
-    finally:  # RecBole's sine.py switches anomaly detection on for the whole process when imported: slow backward
-        torch.autograd.set_detect_anomaly(anomaly)
     return None if is_plugin_model(model_class) else model_class
 
 

@@ -7,7 +7,7 @@ the dataset, its id mappings and the three dataloaders are rebuilt exactly.
 
 from logging import getLogger
 
-from recbole.utils import init_logger, init_seed
+from recbole.utils import init_seed
 
 from recbole_rd.checkpoint import (
     check_same_data,
@@ -24,7 +24,7 @@ from recbole_rd.data.split import split_data
 from recbole_rd.evaluator import with_settings
 from recbole_rd.key_lists import PLACEMENT_KEYS
 from recbole_rd.quick_start.dependency_warnings import quiet_dependency_warnings
-from recbole_rd.quick_start.run_files import FILE_ONLY, keep_file_only_records_off_console
+from recbole_rd.quick_start.run_files import FILE_ONLY, start_logging
 
 
 
@@ -71,8 +71,7 @@ def load_data_and_model(model_file, config_dict=None):
     model_class = saved_model_class(state, model_file)
     config = saved_config(saved_run_config(state, model_file), model_class, config_dict)
     init_seed(config["seed"], config["reproducibility"])
-    init_logger(config)
-    keep_file_only_records_off_console()
+    start_logging(config)
     logger = getLogger()
     logger.info(config, extra=FILE_ONLY)
     try:

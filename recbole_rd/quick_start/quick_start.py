@@ -6,7 +6,7 @@ live beside it: ``training``, ``teacher_plan``, ``run_files``, ``refusals``; the
 import sys
 from logging import getLogger
 
-from recbole.utils import init_logger, init_seed
+from recbole.utils import init_seed
 
 from recbole_rd.config import OWN_DATA_NOTE
 from recbole_rd.data.dataset import check_dataset, create_dataset
@@ -15,7 +15,7 @@ from recbole_rd.errors import RunInterrupted
 from recbole_rd.evaluator import with_settings
 from recbole_rd.quick_start.dependency_warnings import quiet_dependency_warnings
 from recbole_rd.quick_start.refusals import build_config
-from recbole_rd.quick_start.run_files import FILE_ONLY, keep_file_only_records_off_console, make_run_dirs
+from recbole_rd.quick_start.run_files import FILE_ONLY, make_run_dirs, start_logging
 from recbole_rd.quick_start.teacher_plan import check_teacher_model, ensure_teacher
 from recbole_rd.quick_start.training import train_and_test
 
@@ -58,8 +58,7 @@ def prepare(model=None, dataset=None, config_file_list=None, config_dict=None, r
     check_teacher_model(config)
     init_seed(config["seed"], config["reproducibility"])
     make_run_dirs(config)
-    init_logger(config)
-    keep_file_only_records_off_console()
+    start_logging(config)
     logger = getLogger()
     logger.info(sys.argv, extra=FILE_ONLY)
     logger.info(config, extra=FILE_ONLY)

@@ -4,9 +4,10 @@ console, and fresh checkpoint names."""
 import itertools
 import logging
 import os
+import sys
 from logging import getLogger
 
-from recbole.utils import get_local_time
+from recbole.utils import get_local_time, init_logger
 
 from recbole_rd import distributed
 from recbole_rd.utils import size_key
@@ -35,6 +36,26 @@ def keep_file_only_records_off_console():
         if (isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler)
                 and _not_file_only not in handler.filters):
             handler.addFilter(_not_file_only)
+
+
+_WRAPPED = []  # (console stream made by the last init_logger, the stream it wraps)
+
+
+def _unwrapped(stream):
+    return next((inner for wrapper, inner in _WRAPPED if wrapper is stream), stream)
+
+
+def start_logging(config):
+    """RecBole's ``init_logger``, its console handlers skipping ``FILE_ONLY`` records. ``init_logger`` calls
+    colorama's ``init``, which wraps ``sys.stdout`` and ``sys.stderr`` (colours taken off where they are not a
+    terminal) around what they are now: at every run one more layer, and after a few hundred runs in one
+    process (a long ``tune``, a notebook) printing raised RecursionError. The layer of the previous run
+    comes off first."""
+    sys.stdout, sys.stderr = _unwrapped(sys.stdout), _unwrapped(sys.stderr)
+    before = sys.stdout, sys.stderr
+    init_logger(config)
+    _WRAPPED[:] = [(sys.stdout, before[0]), (sys.stderr, before[1])]
+    keep_file_only_records_off_console()
 
 
 def checkpoint_path(config, tag=None):
