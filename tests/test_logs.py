@@ -12,7 +12,7 @@ from conftest import tiny_config_dict, write_tiny
 
 from recbole_rd.checkpoint import load_checkpoint
 from recbole_rd.config import Config
-from recbole_rd.quick_start import run_recbole_rd
+from recbole_rd.quick_start import prepare, run_recbole_rd
 from recbole_rd.quick_start.dependency_warnings import quiet_dependency_warnings
 from recbole_rd.quick_start.run_files import checkpoint_path, start_logging
 from recbole_rd.quick_start.training import _fit
@@ -100,6 +100,18 @@ def test_many_runs_in_one_process_still_print(tiny, monkeypatch):
         start_logging(config)
     print("\x1b[31mstill\x1b[0m printing")
     assert out.getvalue() == "still printing\n"  # colours off where the console is not a terminal, as before
+
+
+def test_a_run_with_anomaly_detection_on_says_it_is_slow_and_how_to_switch_it_off(tiny, caplog):
+    torch.autograd.set_detect_anomaly(True)  # as importing RecBole's sequential models leaves it
+    try:
+        prepare("Caser", "tiny", config_dict=tiny_config_dict(tiny))
+    finally:
+        torch.autograd.set_detect_anomaly(False)
+    assert "anomaly detection is on" in caplog.text and "set_detect_anomaly(False)" in caplog.text
+    caplog.clear()
+    prepare("Caser", "tiny", config_dict=tiny_config_dict(tiny))
+    assert "anomaly" not in caplog.text
 
 
 def test_summary_names_the_tested_checkpoint_and_its_epoch(tiny):

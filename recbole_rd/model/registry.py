@@ -26,6 +26,12 @@ def _plugin_model(model_name):
     return None
 
 
+ANOMALY_NOTE = ("torch's anomaly detection is on, so every operation records a Python stack: training runs "
+                "25% slower or more. RecBole's sine.py switches it on when RecBole's sequential models are "
+                "imported (e.g. `from recbole.model.sequential_recommender import SASRec`); "
+                "torch.autograd.set_detect_anomaly(False) switches it off")
+
+
 @contextmanager
 def anomaly_mode_kept():
     """Runs the block with torch's anomaly detection as it was before: importing RecBole's sequential models

@@ -6,6 +6,7 @@ live beside it: ``training``, ``teacher_plan``, ``run_files``, ``refusals``; the
 import sys
 from logging import getLogger
 
+import torch
 from recbole.utils import init_seed
 
 from recbole_rd.config import OWN_DATA_NOTE
@@ -13,6 +14,7 @@ from recbole_rd.data.dataset import check_dataset, create_dataset
 from recbole_rd.data.split import protocol_split
 from recbole_rd.errors import RunInterrupted
 from recbole_rd.evaluator import with_settings
+from recbole_rd.model.registry import ANOMALY_NOTE
 from recbole_rd.quick_start.dependency_warnings import quiet_dependency_warnings
 from recbole_rd.quick_start.refusals import build_config
 from recbole_rd.quick_start.run_files import FILE_ONLY, make_run_dirs, start_logging
@@ -64,6 +66,8 @@ def prepare(model=None, dataset=None, config_file_list=None, config_dict=None, r
     logger.info(config, extra=FILE_ONLY)
     if not config.dataset_described:
         logger.info(OWN_DATA_NOTE.format(dataset=config["dataset"]))
+    if torch.is_anomaly_enabled():
+        logger.warning(ANOMALY_NOTE)
     data = create_dataset(config)
     logger.info(data)
     return (config, *with_settings(config, *split(config, data)))
