@@ -17,6 +17,7 @@ from recbole_rd import run_recbole_rd
 from recbole_rd.compare import compare
 from recbole_rd.errors import ConfigError
 from recbole_rd.evaluator.recbole_per_user import per_user_values
+from recbole_rd.trainer.trainer import SafeCheckpointMixin
 
 METRICS = ["Recall", "NDCG", "Hit", "Precision", "MRR", "MAP"]
 
@@ -62,15 +63,31 @@ SMALL = dict(epochs=1, K=5, teacher_embedding_size=16, embedding_size=8)
 
 @pytest.fixture(scope="module")
 def bpr_compare(tmp_path_factory):
-    with module_tiny(tmp_path_factory, "compare-general") as tmp:
+    """A tiny BPR comparison: ``(rows, results stem, passes)``; ``passes``: ``(trainer, eval data)`` of every
+    evaluation, in order."""
+    passes, evaluate = [], SafeCheckpointMixin.evaluate
+
+    def counted(trainer, eval_data, *args, **kwargs):
+        passes.append((id(trainer), id(eval_data)))
+        return evaluate(trainer, eval_data, *args, **kwargs)
+
+    with module_tiny(tmp_path_factory, "compare-general") as tmp, pytest.MonkeyPatch.context() as patch:
+        patch.setattr(SafeCheckpointMixin, "evaluate", counted)
         rows = compare("BPR", "tiny", config_dict=tiny_config_dict(tmp, **SMALL), baselines=["Pop"],
                        results_dir=tmp / "results", seeds=(1,), distill_methods="rd",
                        progress=lambda message: None, argv=["run_recbole_rd.py", "--compare", "--model=BPR"])
-    return rows, tmp / "results" / "tiny-BPR-compare"
+    return rows, tmp / "results" / "tiny-BPR-compare", passes
+
+
+def test_each_row_is_tested_in_one_pass_that_also_gives_the_per_user_values(bpr_compare):
+    """One epoch: each row's trainer evaluates the validation data once and the test data once (its
+    per-user values come from that pass, not from a second one)."""
+    rows, _, passes = bpr_compare
+    assert len(passes) == 2 * len(rows) and len(set(passes)) == len(passes)
 
 
 def test_a_general_model_compares_under_recboles_protocol_with_paired_tests(bpr_compare):
-    rows, stem = bpr_compare
+    rows, stem, _ = bpr_compare
     assert [row["model"] for row in rows] == ["BPR-T", "BPR-S", "BPR-RD", "Pop"]
     assert [row["d"] for row in rows[:3]] == [16, 8, 8]
     assert "recbole protocol" in stem.with_suffix(".md").read_text()
@@ -88,7 +105,7 @@ def test_a_general_model_compares_under_recboles_protocol_with_paired_tests(bpr_
 def test_reused_general_rows_keep_their_per_user_values(bpr_compare, tmp_path):
     """--resume: the rows come back from the row store with their per-user values (no training), and the
     paired tests are the same."""
-    rows, stem = bpr_compare
+    rows, stem, _ = bpr_compare
     before = (stem.parent / f"{stem.name}-significance.csv").read_text()
     messages = []
     again = compare("BPR", "tiny", config_dict=tiny_config_dict(stem.parent.parent, **SMALL), baselines=["Pop"],

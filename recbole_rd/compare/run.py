@@ -28,8 +28,6 @@ from recbole_rd.distill.base import build_method
 from recbole_rd.distill.teacher import load_teacher, saved_teacher_config
 from recbole_rd.distill.topk_cache import file_sha256
 from recbole_rd.errors import ConfigError
-from recbole_rd.evaluator import evaluate_period
-from recbole_rd.evaluator.recbole_per_user import evaluate_per_user
 from recbole_rd.model.registry import RECBOLE_PREFIX, get_model
 from recbole_rd.quick_start.quick_start import prepare
 from recbole_rd.quick_start.teacher_plan import ensure_teacher
@@ -44,28 +42,26 @@ def train_loader(config, train):
     return get_dataloader(config, "train")(config, train._dataset, train._sampler, shuffle=config["shuffle"])
 
 
-def tested(row, trainer, test, **known):
+def tested(row, trainer, test, evaluated=None, **known):
     """The :class:`RowResult` of ``row``'s tested model (``trainer.model``): its top-10 time, measured
     alone, once (:func:`timing.time_side_by_side` replaces it, unless the checkpoint is gone by then),
     and its metrics at full precision with each user's value (paper protocol: our evaluation of the
-    period; RecBole protocol: RecBole's evaluation, its top-k metrics kept per user); ``known``: the
-    other fields."""
-    network = trainer.model
-    seconds = timing.time_topk_lists(network, test, repeats=1)
-    if isinstance(test, PeriodEvalData):
-        metrics, per_user = {}, evaluate_period(test, network, row.config["device"], per_user=True)
-    else:
-        metrics, per_user = evaluate_per_user(trainer, test)
+    period; RecBole protocol: RecBole's evaluation, its top-k metrics kept per user); ``evaluated``: the
+    ``(result, per_user)`` of the test pass already made (else it is made here); ``known``: the other
+    fields."""
+    seconds = timing.time_topk_lists(trainer.model, test, repeats=1)
+    metrics, per_user = evaluated or trainer.evaluate_with_users(test, load_best_model=False)
     metrics = {m: float(v) for m, v in metrics.items()} | {m: float(v.double().mean()) for m, v in per_user.items()}
     return RowResult(metrics=metrics, per_user=per_user or None, topk_seconds=seconds, **known)
 
 
 def row_result(row, result, loader, test):
     """The :class:`RowResult` of ``row`` from :func:`train_and_test`'s ``result`` (its trainer used here
-    and left behind): top-10 timing, per-user metrics, epochs run and what it was trained with."""
+    and left behind): top-10 timing, the test pass's per-user metrics, epochs run and what it was
+    trained with."""
     trainer = result["trainer"]
-    return tested(row, trainer, test, model=result["model"], d=result["d"],
-                  parameters=result["parameters"], epochs_run=len(trainer.train_loss_dict),
+    return tested(row, trainer, test, (result["test_result"], result["test_per_user"]), model=result["model"],
+                  d=result["d"], parameters=result["parameters"], epochs_run=len(trainer.train_loss_dict),
                   best_epoch=result["best_epoch"], checkpoint=result["checkpoint"], batch_size=loader.step,
                   trained_with={key: plain_data(row.config[key]) for key in trained_with_keys(row.role)
                                 if row.config[key] is not None})

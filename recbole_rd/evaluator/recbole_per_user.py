@@ -1,6 +1,7 @@
 """Per-user values under RecBole's own protocol: RecBole's evaluator averages each top-k metric over the
-users before it returns; :func:`evaluate_per_user` keeps the values of every user (the paired tests and
-error bars of a comparison need them), computed by RecBole's own metric classes from the same data."""
+users before it returns; :class:`KeepingEvaluator` also keeps the values of every user (the paired tests and
+error bars of a comparison need them), computed by RecBole's own metric classes from the same data (see
+the trainers' ``evaluate_with_users``)."""
 
 import inspect
 
@@ -24,26 +25,12 @@ def per_user_values(metric_class, struct):
     return values
 
 
-class _KeepingEvaluator:
-    """RecBole's evaluator, also keeping the per-user values of the data it evaluates."""
+class KeepingEvaluator:
+    """RecBole's ``evaluator``, also putting the per-user values of the data it evaluates into ``kept``."""
 
-    def __init__(self, evaluator):
-        self.evaluator, self.per_user = evaluator, None
+    def __init__(self, evaluator, kept):
+        self.evaluator, self.kept = evaluator, kept
 
     def evaluate(self, struct):
-        self.per_user = per_user_values(self.evaluator.metric_class, struct)
+        self.kept.update(per_user_values(self.evaluator.metric_class, struct))
         return self.evaluator.evaluate(struct)
-
-
-def evaluate_per_user(trainer, eval_data):
-    """Evaluate ``trainer``'s model on ``eval_data`` as RecBole's ``Trainer.evaluate`` does (full or
-    sampled ranking, as the loader was built) and return ``(result, per_user)``: RecBole's result and
-    the per-user tensors of its top-k metrics, in the loader's user order (the same for every model
-    tested on it)."""
-    evaluator, keeping = trainer.evaluator, _KeepingEvaluator(trainer.evaluator)
-    trainer.evaluator = keeping
-    try:
-        result = trainer.evaluate(eval_data, load_best_model=False)
-    finally:
-        trainer.evaluator = evaluator
-    return result, keeping.per_user

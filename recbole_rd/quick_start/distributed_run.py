@@ -16,7 +16,7 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, saved
     """:func:`run_recbole_rd`, in RecBole's DDP mode when ``nproc > 1`` or ``world_size > 0``
     (like ``recbole.quick_start.run``): ``nproc`` processes on this node, ranks
     ``group_offset..group_offset+nproc-1`` of ``world_size``, meeting at ``ip:port``.
-    Returns rank 0's result (without trainer objects), or None on a node without rank 0.
+    Returns rank 0's result (without trainer objects or per-user values), or None on a node without rank 0.
     ``reads_command_line``: as :class:`recbole_rd.config.Config`'s (False: ``sys.argv`` is not read).
 
     A process stopped by one of this package's errors (bad config, data or checkpoint) is
@@ -48,13 +48,13 @@ def _drain(queue):
 
 def run_rank(local_rank, model, dataset, config_file_list, config_dict, saved, queue=None, reads_command_line=True):
     """One DDP process: :func:`run_recbole_rd` with ``local_rank`` set. Rank 0 puts
-    ``('result', 0, result)`` on ``queue`` (trainer objects dropped: they do not cross
-    processes); a process stopped by one of this package's errors puts ``('error', local_rank, message)``."""
+    ``('result', 0, result)`` on ``queue`` (:func:`launcher_result`); a process stopped by one of this
+    package's errors puts ``('error', local_rank, message)``."""
     try:
         result = run_recbole_rd(model, dataset, config_file_list, {**config_dict, "local_rank": local_rank}, saved,
                                 reads_command_line)
         if distributed.rank() == 0 and queue is not None:
-            queue.put(("result", local_rank, without_trainers(result)))
+            queue.put(("result", local_rank, launcher_result(result)))
         return result
     except RecBoleRDError as err:  # bad config, data or checkpoint
         if queue is not None:
@@ -65,9 +65,11 @@ def run_rank(local_rank, model, dataset, config_file_list, config_dict, saved, q
             distributed.dist.destroy_process_group()
 
 
-def without_trainers(result):
-    """``result`` with the ``trainer`` entries (and the teacher's) dropped."""
-    clean = {k: v for k, v in result.items() if k != "trainer"}
+def launcher_result(result):
+    """``result`` with the ``trainer`` entries (and the teacher's) dropped, and the per-user test values
+    (this rank's users only; their tensors would be shared through file descriptors that close when the
+    process ends)."""
+    clean = {k: v for k, v in result.items() if k not in ("trainer", "test_per_user")}
     if "teacher" in clean:
-        clean["teacher"] = without_trainers(clean["teacher"])
+        clean["teacher"] = launcher_result(clean["teacher"])
     return clean

@@ -19,7 +19,8 @@ from recbole_rd.utils import size_key
 def train_and_test(config, train_data, valid_data, test_data, tag=None, saved=True):
     """Build ``config['model']`` on the training split, fit with early stopping on
     validation, reload the best checkpoint and test. Returns a result dict (``best_epoch`` is
-    0-based; ``summary`` is the line logged at the end).
+    0-based; ``test_per_user``: each test user's value of every top-k metric, in DDP mode this rank's
+    users only; ``summary`` is the line logged at the end).
 
     ``resume_from`` (config key): a ``.last`` checkpoint of an interrupted run to continue.
     """
@@ -40,7 +41,8 @@ def train_and_test(config, train_data, valid_data, test_data, tag=None, saved=Tr
         best_valid_score, best_valid_result, best_epoch = _fit(trainer, config, train_data, valid_data, saved)
     except KeyboardInterrupt:
         raise interrupted(trainer, config, tag) from None
-    test_result = trainer.evaluate(test_data, load_best_model=saved, show_progress=config["show_progress"])
+    test_result, test_per_user = trainer.evaluate_with_users(test_data, load_best_model=saved,
+                                                             show_progress=config["show_progress"])
     key = size_key(model_class, config)
     result = {
         "model": config["model"],
@@ -51,6 +53,7 @@ def train_and_test(config, train_data, valid_data, test_data, tag=None, saved=Tr
         "best_valid_result": best_valid_result,
         "best_epoch": best_epoch,
         "test_result": test_result,
+        "test_per_user": test_per_user,
         "checkpoint": trainer.saved_model_file if saved else None,
         "parameters": parameters,
         "trainer": trainer,

@@ -9,7 +9,8 @@ from torch.nn.parallel import DistributedDataParallel
 from recbole_rd import distributed
 from recbole_rd.checkpoint import dataset_fingerprint, load_checkpoint, load_weights, save_checkpoint
 from recbole_rd.data.period import PeriodEvalData
-from recbole_rd.evaluator import evaluate_period
+from recbole_rd.evaluator.period import period_averages, period_user_values
+from recbole_rd.evaluator.recbole_per_user import KeepingEvaluator
 
 LAST_SUFFIX = ".last"
 
@@ -29,6 +30,7 @@ class SafeCheckpointMixin:
 
     dataset_fp = None
     _pending_rng = None  # (torch, loader) states restored when fit starts
+    _kept_users = None  # while evaluate_with_users runs: where evaluate puts each user's values
 
     def fit(self, train_data, valid_data=None, verbose=True, saved=True, show_progress=False, callback_fn=None):
         self.dataset_fp = dataset_fingerprint(train_data._dataset)
@@ -96,8 +98,23 @@ class SafeCheckpointMixin:
             self.load_model(path)
             self.logger.info(f"Loading model parameters from {path}")
         if isinstance(eval_data, PeriodEvalData):
-            return evaluate_period(eval_data, self.model, self.device)
+            values = period_user_values(eval_data, self.model, self.device)
+            if self._kept_users is not None:
+                self._kept_users.update(values)
+            return period_averages(values, eval_data)
         return super().evaluate(eval_data, load_best_model=False, show_progress=show_progress)
+
+    def evaluate_with_users(self, eval_data, load_best_model=True, show_progress=False):
+        """``(result, per_user)`` from one pass over ``eval_data``: :meth:`evaluate`'s result, and each user's
+        value of every top-k metric (``{metric: tensor}``, in the loader's user order, the same for every
+        model tested on it; under RecBole's protocol from RecBole's own metric classes)."""
+        evaluator, self._kept_users = self.evaluator, {}
+        self.evaluator = KeepingEvaluator(evaluator, self._kept_users)
+        try:
+            result = self.evaluate(eval_data, load_best_model, show_progress=show_progress)
+            return result, self._kept_users
+        finally:
+            self.evaluator, self._kept_users = evaluator, None
 
 
 class DeviceAwareDDP(AbstractTrainer):
