@@ -188,15 +188,26 @@ def session_background(config):
     return config.stash[BACKGROUND_KEY]
 
 
+def background_jobs(item):
+    """The jobs the test ``item`` waits for (its module's ``BACKGROUND``)."""
+    jobs = getattr(getattr(item, "module", None), "BACKGROUND", {}).get(getattr(item, "originalname", None))
+    if callable(jobs):
+        jobs = jobs(item.callspec.params if hasattr(item, "callspec") else {})
+    return list(jobs or ())
+
+
+def pytest_collection_modifyitems(items):
+    """The tests that wait for background jobs run last (in their order): by then their jobs have run beside
+    the other tests, and no test waits with a core idle."""
+    items.sort(key=lambda item: bool(background_jobs(item)))
+
+
 def pytest_collection_finish(session):
     """Queue the background jobs of the selected tests, in the order the tests run."""
     if session.config.option.collectonly:
         return
     for item in session.items:
-        jobs = getattr(getattr(item, "module", None), "BACKGROUND", {}).get(getattr(item, "originalname", None))
-        if callable(jobs):
-            jobs = jobs(item.callspec.params if hasattr(item, "callspec") else {})
-        for job in jobs or ():
+        for job in background_jobs(item):
             session_background(session.config).submit(job)
 
 

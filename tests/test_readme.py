@@ -25,26 +25,33 @@ run_recbole_rd("Caser", "foursquare-sample", config_dict={config!r})
 """
 
 
-def quick_start_and_snippets(background):
+def quick_start(background):
     """A fresh folder holding what the quick start leaves: the generated sample and a paper-protocol
-    Caser checkpoint under saved/ (trained in a fresh interpreter, at the default batch size); then
-    every snippet run in it, each in a fresh interpreter, one after another in the order of the
-    pages: ``(folder, the quick start's completed process, {snippet: its completed process})``."""
+    Caser checkpoint under saved/ (trained in a fresh interpreter, at the default batch size):
+    ``(folder, the quick start's completed process)``."""
     folder = background.folder("fresh")
     settings = {key: value for key, value in tiny_config_dict(folder).items()
                 if key not in ("load_col", "data_path", "train_batch_size")}
     config = {**settings, "checkpoint_dir": "saved", "epochs": 1, "eval_protocol": "paper"}
-    done = background.run([sys.executable, "-c", QUICK_START.format(config=config)], cwd=folder, timeout=600)
-    runs = {}
-    if done.returncode == 0:
-        for _, _, snippet in SNIPPETS:
-            runs[snippet] = background.run([sys.executable, "-c", snippet], cwd=folder, timeout=600)
-    return folder, done, runs
+    return folder, background.run([sys.executable, "-c", QUICK_START.format(config=config)], cwd=folder, timeout=600)
+
+
+def snippet_job(snippet):
+    """The job running ``snippet`` in a fresh interpreter in the quick start's folder: its completed process
+    (None when the quick start failed). Snippets that write files write different ones."""
+    def run_snippet(background):
+        folder, done = background.result(quick_start)
+        return background.run([sys.executable, "-c", snippet], cwd=folder, timeout=600) if done.returncode == 0 \
+            else None
+    return run_snippet
+
+
+SNIPPET_JOBS = {snippet: snippet_job(snippet) for _, _, snippet in SNIPPETS}
 
 
 @pytest.fixture(scope="module")
 def quick_start_folder(background):
-    folder, done, _ = background.result(quick_start_and_snippets)
+    folder, done = background.result(quick_start)
     assert done.returncode == 0, done.stderr[-3000:]
     return folder
 
@@ -59,10 +66,10 @@ def test_the_docs_have_the_snippets_this_file_runs():
 @pytest.mark.parametrize("snippet", [snippet for _, _, snippet in SNIPPETS],
                          ids=[f"{page.relative_to(ROOT).as_posix()}-snippet{index}" for page, index, _ in SNIPPETS])
 def test_snippet_runs_as_printed(quick_start_folder, background, snippet):
-    done = background.result(quick_start_and_snippets)[2][snippet]
+    done = background.result(SNIPPET_JOBS[snippet])
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip(), "a snippet prints what it computed"
 
 
 # the quick start and the snippets run in fresh interpreters, started when the session starts
-BACKGROUND = {"test_snippet_runs_as_printed": [quick_start_and_snippets]}
+BACKGROUND = {"test_snippet_runs_as_printed": lambda params: [quick_start, SNIPPET_JOBS[params["snippet"]]]}
