@@ -55,6 +55,7 @@ def run_rank(local_rank, model, dataset, config_file_list, config_dict, saved, q
                                 reads_command_line)
         if distributed.rank() == 0 and queue is not None:
             queue.put(("result", local_rank, launcher_result(result)))
+        distributed.barrier()  # no rank tears its group down while another still talks to it (seen once: SIGABRT)
         return result
     except RecBoleRDError as err:  # bad config, data or checkpoint
         if queue is not None:
