@@ -36,7 +36,7 @@ ANOMALY_NOTE = ("torch's anomaly detection is on, so every operation records a P
 def anomaly_mode_kept():
     """Runs the block with torch's anomaly detection as it was before: importing RecBole's sequential models
     runs its sine.py, which switches anomaly detection on for the whole process (every op then records a
-    Python stack: training several times slower)."""
+    Python stack: :data:`ANOMALY_NOTE`)."""
     import torch
 
     anomaly = torch.is_anomaly_enabled()
