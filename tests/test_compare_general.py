@@ -68,7 +68,7 @@ def bpr_compare(tmp_path_factory):
     passes, evaluate = [], SafeCheckpointMixin.evaluate
 
     def counted(trainer, eval_data, *args, **kwargs):
-        passes.append((id(trainer), id(eval_data)))
+        passes.append((trainer, eval_data))  # the objects (kept alive), not their ids: a freed id is reused
         return evaluate(trainer, eval_data, *args, **kwargs)
 
     with module_tiny(tmp_path_factory, "compare-general") as tmp, pytest.MonkeyPatch.context() as patch:
