@@ -36,7 +36,7 @@ def first_rows(dataset, n=16):
 
 def test_looking_up_a_recbole_model_leaves_anomaly_detection_off(monkeypatch):
     """RecBole's sine.py switches torch's anomaly detection on for the whole process when RecBole's
-    sequential models are imported: every op then records a Python stack (this suite ran 20-30% slower).
+    sequential models are imported: every op then records a Python stack (docs/speed.md: slower training).
     Here they are imported afresh, through the lookup."""
     import sys
 

@@ -2,7 +2,6 @@
 RecBole sequential or general model. Sits above the models (it imports them by name, on demand)."""
 
 import importlib
-from contextlib import contextmanager
 
 from recbole_rd.errors import ConfigError
 from recbole_rd.utils import properties_dir
@@ -32,26 +31,18 @@ ANOMALY_NOTE = ("torch's anomaly detection is on, so every operation records a P
                 "torch.autograd.set_detect_anomaly(False) switches it off")
 
 
-@contextmanager
-def anomaly_mode_kept():
-    """Runs the block with torch's anomaly detection as it was before: importing RecBole's sequential models
-    runs its sine.py, which switches anomaly detection on for the whole process (every op then records a
-    Python stack: :data:`ANOMALY_NOTE`)."""
+def import_recbole_models():
+    """Imports RecBole's sequential and general model packages once, torch's anomaly detection kept as it
+    was: RecBole's sine.py switches it on for the whole process when imported (:data:`ANOMALY_NOTE`). A later
+    import of any of their modules then has no side effect."""
     import torch
 
     anomaly = torch.is_anomaly_enabled()
     try:
-        yield
-    finally:
-        torch.autograd.set_detect_anomaly(anomaly)
-
-
-def import_recbole_models():
-    """Imports RecBole's sequential and general model packages once, anomaly detection kept as it was; a later
-    import of any of their modules then has no side effect."""
-    with anomaly_mode_kept():
         for submodule in _MODEL_SUBMODULES:
             importlib.import_module(f"recbole.model.{submodule}")
+    finally:
+        torch.autograd.set_detect_anomaly(anomaly)
 
 
 def _recbole_model(model_name):
